@@ -1,0 +1,5 @@
+//! Subcommands of the `ageband` program, one module per role.
+
+pub mod issuer;
+pub mod verifier;
+pub mod wallet;

@@ -1,0 +1,258 @@
+//! `ageband wallet --wallet DIR …`: the holder's command line over `ageband-wallet`.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use ageband_wallet::{BirthDate, Evidence, PresentError, Wallet, Zeroizing};
+use anyhow::{Context as _, bail};
+
+/// Environment variable holding the wallet passphrase (otherwise it is asked for).
+pub const PASSPHRASE_ENV: &str = "AGEBAND_PASSPHRASE";
+/// Environment variable holding the guardian wallet's passphrase for `enrol --guardian`.
+pub const GUARDIAN_PASSPHRASE_ENV: &str = "AGEBAND_GUARDIAN_PASSPHRASE";
+
+/// `ageband wallet`: a holder's encrypted wallet of single-use age attestations.
+///
+/// The passphrase comes from AGEBAND_PASSPHRASE or is asked for on the terminal (without echo).
+#[derive(clap::Args, Debug)]
+pub struct WalletArgs {
+    /// The wallet folder (holds wallet.ageband, encrypted, and wallet.lock).
+    #[arg(long, value_name = "DIR")]
+    wallet: PathBuf,
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+/// `ageband wallet` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Create an empty wallet (asks for a new passphrase twice unless AGEBAND_PASSPHRASE is set).
+    Init,
+    /// Get a batch of credentials from an issuer with one piece of evidence.
+    ///
+    /// Exactly one of --self-birthdate, --id-token, --assertion or --guardian. With
+    /// --guardian ADULT_WALLET_DIR --child-birthdate YYYY-MM-DD, a parent or guardian vouches
+    /// for a child: the adult's wallet presents one of its own "18 or over" credentials to the
+    /// issuer (that credential is used up) together with the child's birth date, and the child's
+    /// credentials go into this wallet. The adult's passphrase comes from
+    /// AGEBAND_GUARDIAN_PASSPHRASE or is asked for.
+    #[command(group(clap::ArgGroup::new("evidence").required(true).multiple(false)
+        .args(["self_birthdate", "id_token", "assertion", "guardian"])))]
+    Enrol {
+        /// The issuer identifier (https URL; http only on loopback).
+        #[arg(long, value_name = "URL")]
+        issuer: String,
+        /// Declare your own birth date (level `asserted`).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        self_birthdate: Option<String>,
+        /// File with an OpenID Connect id_token from an identity provider the issuer trusts.
+        #[arg(long, value_name = "FILE")]
+        id_token: Option<PathBuf>,
+        /// File with a JWT assertion from an age-check provider the issuer trusts.
+        #[arg(long, value_name = "FILE")]
+        assertion: Option<PathBuf>,
+        /// The guardian's (adult's) wallet folder; needs --child-birthdate.
+        #[arg(long, value_name = "ADULT_WALLET_DIR", requires = "child_birthdate")]
+        guardian: Option<PathBuf>,
+        /// The child's birth date, with --guardian.
+        #[arg(long, value_name = "YYYY-MM-DD", requires = "guardian")]
+        child_birthdate: Option<String>,
+        /// How many single-use credentials to ask for (at most the issuer's batch size).
+        #[arg(long, value_name = "N", default_value_t = 30)]
+        count: usize,
+    },
+    /// Show unused credentials per issuer and level, the earliest expiry, and warnings.
+    Status,
+    /// Answer a verifier's openid4vp:// link: shows what would be shared and with whom, asks,
+    /// then sends one credential, which is deleted from the wallet.
+    Present {
+        /// Share without asking.
+        #[arg(long)]
+        yes: bool,
+        /// The openid4vp:// link (request by value or by request_uri).
+        #[arg(value_name = "LINK")]
+        link: String,
+    },
+    /// Delete expired credentials.
+    Purge,
+}
+
+/// Runs `ageband wallet`.
+pub async fn run(args: WalletArgs) -> anyhow::Result<()> {
+    let dir = args.wallet;
+    match args.cmd {
+        Command::Init => {
+            let pass = new_passphrase()?;
+            Wallet::create(&dir, &pass)?;
+            println!("created an empty wallet in {}", dir.display());
+            println!(
+                "next: ageband wallet --wallet {} enrol --issuer URL --self-birthdate YYYY-MM-DD",
+                dir.display()
+            );
+        }
+        Command::Enrol {
+            issuer,
+            self_birthdate,
+            id_token,
+            assertion,
+            guardian,
+            child_birthdate,
+            count,
+        } => {
+            let mut wallet = open(&dir)?;
+            let mut adult;
+            let evidence = if let Some(b) = self_birthdate {
+                Evidence::SelfDeclared {
+                    birthdate: birth_date(&b, "--self-birthdate")?,
+                }
+            } else if let Some(f) = id_token {
+                Evidence::IdToken {
+                    id_token: read_secret_file(&f)?,
+                }
+            } else if let Some(f) = assertion {
+                Evidence::Assertion {
+                    assertion: read_secret_file(&f)?,
+                }
+            } else if let (Some(g), Some(b)) = (guardian, child_birthdate) {
+                if same_dir(&g, &dir) {
+                    bail!("--guardian must name the adult's wallet, not this one");
+                }
+                let pass = passphrase(GUARDIAN_PASSPHRASE_ENV, "Passphrase of the guardian's wallet: ")?;
+                adult = Wallet::open(&g, &pass)
+                    .with_context(|| format!("opening the guardian wallet {}", g.display()))?;
+                Evidence::Guardian {
+                    adult: &mut adult,
+                    child_birthdate: birth_date(&b, "--child-birthdate")?,
+                }
+            } else {
+                bail!("give one of --self-birthdate, --id-token, --assertion or --guardian");
+            };
+            let done = ageband_wallet::enrol(&mut wallet, &issuer, evidence, count).await?;
+            println!(
+                "stored {} credential(s) from {}: age {} (level {}, source {}), valid until {}",
+                done.count,
+                done.info.issuer,
+                done.info.band(),
+                done.info.assurance,
+                done.info.source,
+                done.info.expires_at
+            );
+        }
+        Command::Status => {
+            let wallet = open(&dir)?;
+            print!("{}", with_dir(&wallet.status().to_string(), &dir));
+        }
+        Command::Present { yes, link } => {
+            let mut wallet = open(&dir)?;
+            let consent = |summary: &ageband_wallet::Summary| {
+                println!("{summary}");
+                if yes {
+                    println!("(--yes: sharing without asking)");
+                    return true;
+                }
+                ask_yes_no("Share this? [y/N] ")
+            };
+            match ageband_wallet::present(&mut wallet, &link, consent).await {
+                Ok(done) => {
+                    println!("shared with {}: age {}", done.summary.verifier, done.summary.band);
+                    if let Some(r) = done.redirect_uri {
+                        println!("the verifier continues at {r}");
+                    }
+                    for w in wallet.status().warnings {
+                        println!("warning: {}", with_dir(&w.to_string(), &dir));
+                    }
+                }
+                Err(PresentError::Declined) => println!("nothing was shared"),
+                Err(e) => bail!("{}", with_dir(&e.to_string(), &dir)),
+            }
+        }
+        Command::Purge => {
+            let mut wallet = open(&dir)?;
+            let n = wallet.purge_expired()?;
+            println!("deleted {n} expired credential(s); {} left", wallet.len());
+        }
+    }
+    Ok(())
+}
+
+fn open(dir: &Path) -> anyhow::Result<Wallet> {
+    let pass = passphrase(PASSPHRASE_ENV, "Wallet passphrase: ")?;
+    Ok(Wallet::open(dir, &pass)?)
+}
+
+fn new_passphrase() -> anyhow::Result<Zeroizing<String>> {
+    if let Ok(p) = std::env::var(PASSPHRASE_ENV) {
+        return Ok(Zeroizing::new(p));
+    }
+    let a = prompt_hidden("New wallet passphrase: ")?;
+    let b = prompt_hidden("Repeat the passphrase: ")?;
+    if a != b {
+        bail!("the passphrases differ");
+    }
+    Ok(a)
+}
+
+fn passphrase(env: &str, prompt: &str) -> anyhow::Result<Zeroizing<String>> {
+    match std::env::var(env) {
+        Ok(p) => Ok(Zeroizing::new(p)),
+        Err(_) => prompt_hidden(prompt),
+    }
+}
+
+/// Reads a line without echo when stdin is a terminal (through `stty`, so no terminal library
+/// is needed); from a pipe, reads a line as is.
+fn prompt_hidden(prompt: &str) -> anyhow::Result<Zeroizing<String>> {
+    let tty = std::io::stdin().is_terminal();
+    eprint!("{prompt}");
+    std::io::stderr().flush().ok();
+    let stty = |arg: &str| {
+        std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(std::process::Stdio::inherit())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let hidden = tty && stty("-echo");
+    let mut line = Zeroizing::new(String::new());
+    let read = std::io::stdin().lock().read_line(&mut line);
+    if hidden {
+        stty("echo");
+        eprintln!();
+    }
+    read.context("reading the passphrase")?;
+    let trimmed = Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
+    if trimmed.is_empty() {
+        bail!("empty passphrase (set {PASSPHRASE_ENV} or type one)");
+    }
+    Ok(trimmed)
+}
+
+fn ask_yes_no(prompt: &str) -> bool {
+    print!("{prompt}");
+    std::io::stdout().flush().ok();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).is_ok()
+        && matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
+}
+
+fn birth_date(s: &str, flag: &str) -> anyhow::Result<BirthDate> {
+    BirthDate::parse(s.trim()).map_err(|_| anyhow::anyhow!("{flag} must be a date YYYY-MM-DD"))
+}
+
+fn read_secret_file(path: &Path) -> anyhow::Result<Zeroizing<String>> {
+    let bytes = Zeroizing::new(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?);
+    let text = std::str::from_utf8(&bytes).with_context(|| format!("{} is not text", path.display()))?;
+    Ok(Zeroizing::new(text.trim().to_owned()))
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Puts the real folder into messages that say `--wallet DIR`.
+fn with_dir(msg: &str, dir: &Path) -> String {
+    msg.replace("--wallet DIR", &format!("--wallet {}", dir.display()))
+}
