@@ -15,6 +15,9 @@ use crate::sdjwt::{self, Disclosure, FormatError, IssuerKeys, KbRequirements, Ve
 pub const VCT: &str = "urn:ageband:age:1";
 /// The `typ` of the issuer-signed JWT.
 pub const TYP: &str = "dc+sd-jwt";
+/// The always-visible claims of the profile (protocol.md §4.2); any other undisclosed claim
+/// is refused, so that an issuer cannot tag a holder with an extra claim.
+pub const VISIBLE_CLAIMS: [&str; 7] = ["iss", "vct", "iat", "exp", "cnf", "assurance", "source"];
 /// Clock skew tolerated on `iat`, `exp` and `nbf`, seconds.
 pub const SKEW: u64 = 60;
 /// Oldest accepted KB-JWT `iat`, seconds before now.
@@ -270,6 +273,16 @@ pub fn verify(
             .ok_or(VerifyError::MissingClaim { name })
     };
     let (issued_at, expires_at) = (num("iat")?, num("exp")?);
+    if expires_at <= issued_at {
+        return Err(VerifyError::InvalidClaim { name: "exp" });
+    }
+    if c.keys()
+        .any(|k| !VISIBLE_CLAIMS.contains(&k.as_str()) && !v.disclosed.contains(k))
+    {
+        return Err(VerifyError::InvalidClaim {
+            name: "unknown claim",
+        });
+    }
     let text = |name: &'static str| {
         c.get(name)
             .and_then(Value::as_str)

@@ -28,15 +28,15 @@ pub const SD_ALG: &str = "sha-256";
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
-    /// Longer than [`MAX_PRESENTATION`].
-    #[error("SD-JWT of {len} bytes exceeds the cap of {max}")]
+    /// Longer than [`MAX_PRESENTATION`] bytes, or more than [`MAX_DISCLOSURES`] disclosures.
+    #[error("SD-JWT size {len} exceeds the cap of {max}")]
     TooLarge {
         /// The length.
         len: usize,
         /// The cap.
         max: usize,
     },
-    /// Not `<JWT>~<D1>~…~<Dn>~[<KB-JWT>]`.
+    /// Not ASCII `<JWT>~<D1>~…~<Dn>~[<KB-JWT>]`.
     #[error("not an SD-JWT serialization: {reason}")]
     Malformed {
         /// What is wrong.
@@ -66,6 +66,11 @@ impl<'a> Presentation<'a> {
                 max: MAX_PRESENTATION,
             });
         }
+        if !input.is_ascii() {
+            return Err(FormatError::Malformed {
+                reason: "non-ASCII input",
+            });
+        }
         let last = input.rfind('~').ok_or(FormatError::Malformed {
             reason: "no `~` separator",
         })?;
@@ -84,8 +89,9 @@ impl<'a> Presentation<'a> {
             });
         }
         if disclosures.len() > MAX_DISCLOSURES {
-            return Err(FormatError::Malformed {
-                reason: "too many disclosures",
+            return Err(FormatError::TooLarge {
+                len: disclosures.len(),
+                max: MAX_DISCLOSURES,
             });
         }
         Ok(Presentation {
@@ -220,7 +226,14 @@ mod tests {
             );
         }
         let many = format!("h.p.s~{}", "d~".repeat(17));
-        assert!(Presentation::parse(&many).is_err());
+        assert_eq!(
+            Presentation::parse(&many),
+            Err(FormatError::TooLarge { len: 17, max: 16 })
+        );
+        assert!(matches!(
+            Presentation::parse("h.p.s~dé~"),
+            Err(FormatError::Malformed { .. })
+        ));
         assert!(matches!(
             Presentation::parse(&"~".repeat(MAX_PRESENTATION + 1)),
             Err(FormatError::TooLarge { .. })

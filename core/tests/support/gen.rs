@@ -532,6 +532,44 @@ fn verify_cases(issuer: &DetKey, holder: &DetKey, teen: &str, adult: &str) -> Ve
             no_overrides.clone(),
         ),
         (
+            "visible_sub",
+            "a subject identifier in the credential (per-user tag)",
+            with(&|pl| pl["sub"] = "user-4711".into()),
+            Expect::Err("InvalidClaim"),
+            no_overrides.clone(),
+        ),
+        (
+            "visible_predicate",
+            "a predicate put in the clear instead of as a disclosure",
+            with(&|pl| pl["age_over_18"] = true.into()),
+            Expect::Err("InvalidClaim"),
+            no_overrides.clone(),
+        ),
+        (
+            "exp_before_iat",
+            "exp before iat, both within the clock skew",
+            with(&|pl| {
+                pl["iat"] = (NOW + 50).into();
+                pl["exp"] = (NOW + 30).into();
+            }),
+            Expect::Err("InvalidClaim"),
+            no_overrides.clone(),
+        ),
+        (
+            "too_many_disclosures",
+            "17 disclosures",
+            format!("{jwt}~{}{kb}", "WyJhIiwiYiIsMV0~".repeat(17)),
+            Expect::Err("TooLarge"),
+            no_overrides.clone(),
+        ),
+        (
+            "non_ascii",
+            "a non-ASCII character in the input",
+            teen_vp.replacen("~", "é~", 1),
+            Expect::Err("Malformed"),
+            no_overrides.clone(),
+        ),
+        (
             "sd_alg_sha512",
             "_sd_alg other than sha-256",
             with(&|pl| pl["_sd_alg"] = "sha-512".into()),
