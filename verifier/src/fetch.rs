@@ -1,0 +1,221 @@
+//! Fetching issuer keys from `<iss>/.well-known/jwt-vc-issuer` (protocol.md §7.6): in bulk,
+//! cached for the document's `max-age` (clamped to 1 minute … 1 day), never per presentation
+//! (DESIGN §1: no phone-home). HTTPS only, except plain http to a loopback address; no
+//! redirects; a size cap and a timeout on every fetch.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ageband_core::json;
+use ageband_core::jwk::{JwkError, PublicJwk, parse_jwk_or_set};
+
+use crate::clock::Clock;
+use crate::trust::{MAX_FETCHED_KEYS, TrustError, TrustStore, check_fetchable};
+
+/// The well-known path appended to the issuer identifier.
+pub const WELL_KNOWN: &str = "/.well-known/jwt-vc-issuer";
+/// Default cap on the metadata document.
+pub const DEFAULT_MAX_BYTES: usize = 64 * 1024;
+/// Default timeout of one fetch.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Shortest cache lifetime honoured.
+pub const MIN_CACHE: u64 = 60;
+/// Longest cache lifetime honoured: keys are refreshed at least daily.
+pub const MAX_CACHE: u64 = 86_400;
+/// Retry delay after a failed fetch (the previous keys stay in use).
+pub const RETRY_AFTER: u64 = 60;
+
+/// Why an issuer's keys could not be fetched.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The identifier is not a fetchable URL.
+    #[error(transparent)]
+    Url(#[from] TrustError),
+    /// The connection failed or timed out.
+    #[error("fetching issuer metadata failed")]
+    Transport(#[source] reqwest::Error),
+    /// The server answered with a status other than 200 (redirects are not followed).
+    #[error("issuer metadata answered HTTP {0}")]
+    Status(u16),
+    /// The document exceeds the size cap.
+    #[error("issuer metadata larger than {max} bytes")]
+    TooLarge {
+        /// The cap.
+        max: usize,
+    },
+    /// The document is not a strict JSON object.
+    #[error("issuer metadata is not a JSON object")]
+    Json(#[source] json::JsonError),
+    /// `issuer` is missing or differs from the identifier the document was fetched for.
+    #[error("issuer metadata names another issuer")]
+    IssuerMismatch,
+    /// `jwks` is missing or holds no usable key (`jwks_uri` is not followed).
+    #[error("issuer metadata has no usable jwks")]
+    Keys(#[source] JwkError),
+    /// More than [`MAX_FETCHED_KEYS`] keys.
+    #[error("issuer publishes more than {MAX_FETCHED_KEYS} keys")]
+    TooManyKeys,
+}
+
+/// Keys fetched for an issuer, with how long they may be cached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchedKeys {
+    /// The published keys.
+    pub keys: Vec<PublicJwk>,
+    /// Seconds the document may be cached (clamped `Cache-Control: max-age`).
+    pub max_age: u64,
+}
+
+/// An HTTP client for issuer metadata.
+#[derive(Clone, Debug)]
+pub struct KeyFetcher {
+    client: reqwest::Client,
+    max_bytes: usize,
+}
+
+impl KeyFetcher {
+    /// A fetcher with the default size cap and timeout.
+    pub fn new() -> Result<Self, FetchError> {
+        Self::with_limits(DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT)
+    }
+
+    /// A fetcher with the given size cap and timeout.
+    pub fn with_limits(max_bytes: usize, timeout: Duration) -> Result<Self, FetchError> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("ageband-verifier/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(FetchError::Transport)?;
+        Ok(KeyFetcher { client, max_bytes })
+    }
+
+    /// Fetches and checks `<iss>/.well-known/jwt-vc-issuer`.
+    pub async fn fetch(&self, iss: &str) -> Result<FetchedKeys, FetchError> {
+        check_fetchable(iss)?;
+        let url = format!("{}{WELL_KNOWN}", iss.trim_end_matches('/'));
+        let mut resp = self.client.get(url).send().await.map_err(FetchError::Transport)?;
+        if resp.status() != reqwest::StatusCode::OK {
+            return Err(FetchError::Status(resp.status().as_u16()));
+        }
+        if resp.content_length().is_some_and(|n| n > self.max_bytes as u64) {
+            return Err(FetchError::TooLarge { max: self.max_bytes });
+        }
+        let max_age = cache_lifetime(resp.headers().get(reqwest::header::CACHE_CONTROL));
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(FetchError::Transport)? {
+            if body.len() + chunk.len() > self.max_bytes {
+                return Err(FetchError::TooLarge { max: self.max_bytes });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let doc = json::parse_object(&body, self.max_bytes).map_err(FetchError::Json)?;
+        if doc.get("issuer").and_then(|v| v.as_str()) != Some(iss) {
+            return Err(FetchError::IssuerMismatch);
+        }
+        let jwks = doc
+            .get("jwks")
+            .filter(|j| j.get("keys").is_some())
+            .ok_or(FetchError::Keys(JwkError::EmptySet))?;
+        let keys = parse_jwk_or_set(jwks).map_err(FetchError::Keys)?;
+        if keys.len() > MAX_FETCHED_KEYS {
+            return Err(FetchError::TooManyKeys);
+        }
+        Ok(FetchedKeys { keys, max_age })
+    }
+}
+
+impl TrustStore {
+    /// Fetches the keys of every fetched issuer whose cache has run out at `now`, and swaps
+    /// them in. A failed fetch keeps the previous keys and is retried after
+    /// [`RETRY_AFTER`] seconds. Returns the issuers attempted with their result.
+    pub async fn refresh(&self, fetcher: &KeyFetcher, now: u64) -> Vec<(String, Result<(), FetchError>)> {
+        let due: Vec<String> = {
+            let next = self.next_refresh.lock().unwrap_or_else(|e| e.into_inner());
+            self.snapshot()
+                .issuers()
+                .iter()
+                .filter(|i| i.is_fetched() && next.get(i.id()).is_none_or(|&t| t <= now))
+                .map(|i| i.id().to_owned())
+                .collect()
+        };
+        let mut results = Vec::with_capacity(due.len());
+        for iss in due {
+            let result = match fetcher.fetch(&iss).await {
+                Ok(f) => self
+                    .set_keys(&iss, f.keys)
+                    .map(|()| f.max_age)
+                    .map_err(FetchError::Url),
+                Err(e) => Err(e),
+            };
+            let next_at = now + result.as_ref().map_or(RETRY_AFTER, |&age| age);
+            self.next_refresh
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(iss.clone(), next_at);
+            results.push((iss, result.map(|_| ())));
+        }
+        results
+    }
+
+    /// Runs [`TrustStore::refresh`] now and then every `tick` (the cache lifetimes decide
+    /// which issuers are fetched), logging failures without personal data.
+    pub fn spawn_refresh(
+        self: Arc<Self>,
+        fetcher: KeyFetcher,
+        clock: Arc<dyn Clock>,
+        tick: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                for (iss, r) in self.refresh(&fetcher, clock.now()).await {
+                    match r {
+                        Ok(()) => tracing::info!(issuer = %iss, "issuer keys refreshed"),
+                        Err(e) => {
+                            tracing::warn!(issuer = %iss, error = %e, "issuer keys not refreshed; keeping previous keys")
+                        }
+                    }
+                }
+                tokio::time::sleep(tick).await;
+            }
+        })
+    }
+}
+
+fn cache_lifetime(header: Option<&reqwest::header::HeaderValue>) -> u64 {
+    let secs = header
+        .and_then(|h| h.to_str().ok())
+        .and_then(|s| {
+            s.split(',')
+                .filter_map(|d| d.trim().strip_prefix("max-age="))
+                .find_map(|v| v.trim_matches('"').parse::<u64>().ok())
+        })
+        .unwrap_or(3600);
+    secs.clamp(MIN_CACHE, MAX_CACHE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn cache_lifetime_is_clamped() {
+        assert_eq!(cache_lifetime(None), 3600);
+        assert_eq!(
+            cache_lifetime(Some(&HeaderValue::from_static("public, max-age=7200"))),
+            7200
+        );
+        assert_eq!(
+            cache_lifetime(Some(&HeaderValue::from_static("max-age=1"))),
+            MIN_CACHE
+        );
+        assert_eq!(
+            cache_lifetime(Some(&HeaderValue::from_static("max-age=9999999"))),
+            MAX_CACHE
+        );
+        assert_eq!(cache_lifetime(Some(&HeaderValue::from_static("no-cache"))), 3600);
+    }
+}

@@ -1,0 +1,68 @@
+//! The whole answer a platform gets (protocol.md §6.6 step 6, §8.5): the age facts it asked
+//! for, how sure the issuer was, where the facts came from and who vouched. No raw claims, no
+//! holder key, no token, no timestamps.
+
+use ageband_core::age::{AgeBand, AssuranceLevel, Source};
+
+/// A verified answer to an age question.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub struct AgeOutcome {
+    /// The user is at least this old (the largest threshold disclosed true).
+    pub at_least: Option<u8>,
+    /// The user is younger than this (the smallest threshold disclosed false).
+    pub under: Option<u8>,
+    /// The issuer's assurance level.
+    pub assurance: AssuranceLevel,
+    /// Where the issuer's age facts came from.
+    pub source: Source,
+    /// The issuer identifier (`iss`).
+    pub issuer: String,
+}
+
+impl AgeOutcome {
+    /// The age band: `at_least ≤ age < under`, either bound open.
+    pub fn band(&self) -> AgeBand {
+        AgeBand {
+            at_least: self.at_least,
+            under: self.under,
+        }
+    }
+
+    /// The band as protocol.md §8.5 spells it on the wire: `"16-17"`, `"18+"`, `"0-12"`.
+    pub fn band_label(&self) -> String {
+        match (self.at_least, self.under) {
+            (Some(a), Some(u)) => format!("{a}-{}", u.saturating_sub(1)),
+            (Some(a), None) => format!("{a}+"),
+            (None, Some(u)) => format!("0-{}", u.saturating_sub(1)),
+            (None, None) => "unknown".to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(at_least: Option<u8>, under: Option<u8>) -> AgeOutcome {
+        AgeOutcome {
+            at_least,
+            under,
+            assurance: AssuranceLevel::Standard,
+            source: Source::OfficialId,
+            issuer: "https://issuer.example".into(),
+        }
+    }
+
+    #[test]
+    fn band_labels_follow_the_spec() {
+        assert_eq!(outcome(Some(16), Some(18)).band_label(), "16-17");
+        assert_eq!(outcome(Some(18), None).band_label(), "18+");
+        assert_eq!(outcome(None, Some(13)).band_label(), "0-12");
+        assert_eq!(outcome(Some(16), Some(18)).band().to_string(), "16–17");
+        let json = serde_json::to_value(outcome(None, Some(13))).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"at_least":null,"under":13,"assurance":"standard","source":"official_id","issuer":"https://issuer.example"})
+        );
+    }
+}

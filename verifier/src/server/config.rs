@@ -1,0 +1,231 @@
+//! The service's TOML configuration (`ageband verifier serve --config FILE`).
+//!
+//! ```toml
+//! public_url = "https://verifier.example"   # optional; default http://<listen address>
+//! api_key = "…"                              # optional; AGEBAND_VERIFIER_API_KEY overrides
+//! session_ttl_secs = 300                     # optional
+//! max_sessions = 10000                       # optional
+//!
+//! [[issuers]]
+//! id = "https://issuer.example"              # keys fetched from <id>/.well-known/jwt-vc-issuer
+//! min_assurance = "basic"                    # optional, default "asserted"
+//! sources = ["official_id", "third_party_check"]  # optional, default all
+//!
+//! [[issuers]]
+//! id = "https://other.example"
+//! jwks = { keys = [{ kty = "EC", crv = "P-256", x = "…", y = "…" }] }  # pinned keys
+//! # or: jwks_file = "other.jwks.json"  (one JWK or a JWKS, relative to the config file)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use ageband_core::age::{AssuranceLevel, Source};
+use ageband_core::jwk::{JwkError, parse_jwk_or_set};
+
+use crate::trust::{TrustError, TrustList, TrustedIssuer};
+
+/// Why the configuration could not be used.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not valid TOML of the expected shape.
+    #[error("invalid configuration")]
+    Toml(#[from] toml::de::Error),
+    /// An issuer's pinned keys are not a JWK or JWKS of EC P-256 keys.
+    #[error("issuer {issuer}: bad keys")]
+    Keys {
+        /// The issuer.
+        issuer: String,
+        /// The cause.
+        #[source]
+        source: JwkError,
+    },
+    /// An issuer has both `jwks` and `jwks_file`.
+    #[error("issuer {0}: give jwks or jwks_file, not both")]
+    BothKeySources(String),
+    /// The trust list is invalid.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+}
+
+/// The parsed configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifierConfig {
+    /// Base URL wallets reach the service at.
+    pub public_url: Option<String>,
+    /// Platform API key.
+    pub api_key: Option<String>,
+    /// Session lifetime, seconds.
+    pub session_ttl_secs: Option<u64>,
+    /// Bound on live sessions.
+    pub max_sessions: Option<usize>,
+    /// Trusted issuers.
+    #[serde(default)]
+    pub issuers: Vec<IssuerConfig>,
+}
+
+/// One `[[issuers]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// The issuer identifier.
+    pub id: String,
+    /// Pinned keys, inline (one JWK or a JWKS).
+    pub jwks: Option<toml::Value>,
+    /// Pinned keys from a file (one JWK or a JWKS), relative to the configuration file.
+    pub jwks_file: Option<PathBuf>,
+    /// Lowest accepted assurance level.
+    pub min_assurance: Option<AssuranceLevel>,
+    /// Accepted sources.
+    pub sources: Option<Vec<Source>>,
+}
+
+impl VerifierConfig {
+    /// Reads and parses `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text)
+    }
+
+    /// Parses TOML text.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// The trusted issuers; `jwks_file` paths are relative to `base_dir`.
+    pub fn trusted_issuers(&self, base_dir: &Path) -> Result<Vec<TrustedIssuer>, ConfigError> {
+        self.issuers.iter().map(|i| i.trusted_issuer(base_dir)).collect()
+    }
+
+    /// The trust list of this configuration plus `extra` issuers (e.g. `--trust-issuer`).
+    pub fn trust_list(&self, base_dir: &Path, extra: Vec<TrustedIssuer>) -> Result<TrustList, ConfigError> {
+        let mut issuers = self.trusted_issuers(base_dir)?;
+        issuers.extend(extra);
+        Ok(TrustList::new(issuers)?)
+    }
+}
+
+impl IssuerConfig {
+    fn trusted_issuer(&self, base_dir: &Path) -> Result<TrustedIssuer, ConfigError> {
+        let keys_err = |source| ConfigError::Keys {
+            issuer: self.id.clone(),
+            source,
+        };
+        let pinned = match (&self.jwks, &self.jwks_file) {
+            (Some(_), Some(_)) => return Err(ConfigError::BothKeySources(self.id.clone())),
+            (Some(v), None) => {
+                let json = serde_json::to_value(v).map_err(|_| keys_err(JwkError::EmptySet))?;
+                Some(parse_jwk_or_set(&json).map_err(keys_err)?)
+            }
+            (None, Some(file)) => {
+                let path = base_dir.join(file);
+                let text = std::fs::read(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                let json = ageband_core::json::parse_value(&text, 64 * 1024)
+                    .map_err(|_| keys_err(JwkError::EmptySet))?;
+                Some(parse_jwk_or_set(&json).map_err(keys_err)?)
+            }
+            (None, None) => None,
+        };
+        let mut issuer = match pinned {
+            Some(keys) => TrustedIssuer::pinned(self.id.clone(), keys),
+            None => TrustedIssuer::fetched(self.id.clone()),
+        };
+        if let Some(level) = self.min_assurance {
+            issuer = issuer.min_assurance(level);
+        }
+        if let Some(sources) = &self.sources {
+            issuer = issuer.accept_sources(sources.iter().copied());
+        }
+        Ok(issuer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ageband_core::jwk::jwk_set;
+    use ageband_core::jws::{RingSigner, Signer};
+
+    #[test]
+    fn parses_pinned_fetched_and_policies() {
+        let key = RingSigner::generate().unwrap().public_jwk().clone();
+        let k = key.to_json();
+        let text = format!(
+            r#"
+public_url = "https://verifier.example"
+api_key = "k"
+[[issuers]]
+id = "https://issuer.example"
+min_assurance = "standard"
+sources = ["official_id"]
+[[issuers]]
+id = "https://pinned.example"
+jwks = {{ keys = [{{ kty = "EC", crv = "P-256", x = "{}", y = "{}" }}] }}
+[[issuers]]
+id = "https://file.example"
+jwks_file = "keys.json"
+"#,
+            k["x"].as_str().unwrap(),
+            k["y"].as_str().unwrap()
+        );
+        let cfg = VerifierConfig::parse(&text).unwrap();
+        assert_eq!(cfg.api_key.as_deref(), Some("k"));
+        let dir = std::env::temp_dir().join(format!("ageband-verifier-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let other = RingSigner::generate().unwrap().public_jwk().clone();
+        std::fs::write(
+            dir.join("keys.json"),
+            jwk_set(std::slice::from_ref(&other)).to_string(),
+        )
+        .unwrap();
+        let list = cfg.trust_list(&dir, vec![]).unwrap();
+        let a = list.issuer("https://issuer.example").unwrap();
+        assert!(a.is_fetched() && a.minimum() == AssuranceLevel::Standard);
+        assert!(a.accepts(Source::OfficialId) && !a.accepts(Source::SelfDeclared));
+        assert_eq!(list.issuer("https://pinned.example").unwrap().keys(), &[key]);
+        assert_eq!(list.issuer("https://file.example").unwrap().keys(), &[other]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn refuses_bad_configs() {
+        assert!(matches!(
+            VerifierConfig::parse("unknown = 1"),
+            Err(ConfigError::Toml(_))
+        ));
+        assert!(matches!(
+            VerifierConfig::parse("[[issuers]]\nid = \"x\"\nmin_assurance = \"super\""),
+            Err(ConfigError::Toml(_))
+        ));
+        let http = VerifierConfig::parse("[[issuers]]\nid = \"http://issuer.example\"").unwrap();
+        assert!(matches!(
+            http.trust_list(Path::new("."), vec![]),
+            Err(ConfigError::Trust(TrustError::NotHttps))
+        ));
+        let bad_key =
+            VerifierConfig::parse("[[issuers]]\nid = \"https://i.example\"\njwks = { kty = \"EC\" }")
+                .unwrap();
+        assert!(matches!(
+            bad_key.trust_list(Path::new("."), vec![]),
+            Err(ConfigError::Keys { .. })
+        ));
+    }
+}

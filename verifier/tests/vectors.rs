@@ -1,0 +1,83 @@
+//! The shared verification vectors (`specs/vectors/verify/*.json`) through `Verifier::verify`:
+//! every case fails with the snake_case form of its expected kind, and the accepted ones give
+//! the expected outcome when asked the matching question.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ageband_core::age::{AgeQuestion, Threshold, ThresholdSet};
+use ageband_core::jwk::parse_jwk_or_set;
+use ageband_verifier::{AgeRequest, ManualClock, TrustList, TrustedIssuer, Verifier};
+use serde_json::Value;
+
+fn snake(kind: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in kind.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+#[test]
+fn shared_verify_vectors() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../specs/vectors/verify");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 40,
+        "expected the attack matrix in {}",
+        dir.display()
+    );
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let case: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let input = &case["input"];
+        let trust = TrustList::new(vec![TrustedIssuer::pinned(
+            input["issuer"].as_str().unwrap(),
+            parse_jwk_or_set(&input["issuer_jwks"]).unwrap(),
+        )])
+        .unwrap();
+        let verifier = Verifier::from_trust_list(trust)
+            .with_clock(Arc::new(ManualClock::new(input["now"].as_u64().unwrap())));
+        let (aud, nonce) = (input["aud"].as_str().unwrap(), input["nonce"].as_str().unwrap());
+        let presentation = input["presentation"].as_str().unwrap();
+        let expect = case["expect"].as_str().unwrap();
+        if expect != "ok" {
+            let got = verifier.verify(presentation, &AgeRequest::any(aud, nonce).unwrap());
+            assert_eq!(
+                got.map_err(|e| e.kind()).err(),
+                Some(snake(expect).as_str()),
+                "{name}"
+            );
+            continue;
+        }
+        let want = &case["outcome"];
+        let t = |v: &Value| v.as_u64().map(|n| Threshold::new(n as u8).unwrap());
+        let question = match (t(&want["at_least"]), t(&want["under"])) {
+            (Some(a), Some(u)) => Some(AgeQuestion::Band(
+                ThresholdSet::new(&[a.years(), u.years()]).unwrap(),
+            )),
+            (Some(a), None) => Some(AgeQuestion::AtLeast(a)),
+            (None, Some(u)) => Some(AgeQuestion::Under(u)),
+            (None, None) => None,
+        };
+        let Some(question) = question else {
+            // Nothing disclosed answers no question.
+            let got = verifier.verify(presentation, &AgeRequest::any(aud, nonce).unwrap());
+            assert_eq!(got.unwrap_err().kind(), "claim_set_mismatch", "{name}");
+            continue;
+        };
+        let request = AgeRequest::with_nonce(question, aud, nonce).unwrap();
+        let o = verifier
+            .verify(presentation, &request)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(serde_json::to_value(&o).unwrap(), *want, "{name}");
+    }
+}
