@@ -1,102 +1,279 @@
-//! `ageband demo`: the whole flow in one process, narrated.
+//! `ageband demo`: the whole system on loopback, narrated.
 //!
-//! An issuer turns one (fictional) birth date into a batch of credentials, a holder answers a
-//! teen community's band question with one of them, and the verifier learns the band and
-//! nothing else.
+//! It starts the issuer service, a built-in **demo identity provider** (a test provider that
+//! signs id_tokens for fictional people) and the verifier service on 127.0.0.1 with temporary
+//! storage; creates wallets for a 10-year-old, a 14-year-old, a 19-year-old and a parent;
+//! enrols them (id_tokens for the 14- and 19-year-old and the parent, a guardian declaration by
+//! the parent for the 10-year-old); then three platforms ask their questions over HTTP and the
+//! demo prints exactly what each platform learned, and what it did not.
 
-use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ageband_core::age::{
-    AgeQuestion, AssuranceLevel, BirthDate, Date, Source, ThresholdSet, choose_claim_set,
-    facts_from_birth_date, outcome_of,
-};
-use ageband_core::jws::{RingSigner, Signer};
-use ageband_core::profile::{self, AgeVerifyOptions, CredentialTemplate, SingleIssuer};
-use ageband_core::rng::{OsRng, random_b64};
-use anyhow::Context as _;
+use ageband_core::age::{BirthDate, Date};
+use ageband_issuer::{IdentityProvider, Issuer, IssuerConfig, JwksSource};
+use ageband_verifier::server::{AppState, ServiceConfig};
+use ageband_verifier::{TrustList, TrustedIssuer, Verifier};
+use ageband_wallet::{Evidence, KdfParams, SystemClock, Wallet, Zeroizing};
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::demo_idp::{DEMO_AUDIENCE, DemoIdp};
 
 /// Arguments of `ageband demo`.
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
-    /// Credentials per batch.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=100))]
-    count: u8,
+    /// Leave the services running and print their URLs, for trying `ageband wallet` by hand.
+    #[arg(long)]
+    keep_running: bool,
+    /// Credentials per enrolment.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=30))]
+    count: u16,
 }
 
-const ISSUER: &str = "https://issuer.ageband.example";
-const RESPONSE_URI: &str = "https://teen-community.example/ageband/response";
+/// A fictional person of the demo.
+struct Person {
+    name: &'static str,
+    age: i64,
+    wallet: Wallet,
+}
+
+/// The running services.
+struct Services {
+    idp: Arc<DemoIdp>,
+    idp_url: String,
+    issuer_url: String,
+    verifier_url: String,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
 
 /// Runs the demo.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let tmp = tempfile::Builder::new().prefix("ageband-demo-").tempdir()?;
+    let services = start(tmp.path()).await?;
+    println!("ageband demo — every party a real component on loopback, storage in a temporary folder\n");
+    println!(
+        "  demo identity provider (TEST PROVIDER, fictional people only)  {}",
+        services.idp_url
+    );
+    println!(
+        "  issuer (OpenID4VCI, SQLite store)                              {}",
+        services.issuer_url
+    );
+    println!(
+        "  verifier service (OpenID4VP, sessions)                         {}\n",
+        services.verifier_url
+    );
+
+    let result = story(&services, tmp.path(), usize::from(args.count)).await;
+    if let Err(e) = &result {
+        eprintln!("demo failed: {e:#}");
+    }
+    if args.keep_running && result.is_ok() {
+        println!("\nservices stay up; press Ctrl-C to stop. Try:");
+        println!("  export AGEBAND_PASSPHRASE=demo");
+        println!("  ageband wallet --wallet /tmp/w init");
+        println!(
+            "  ageband wallet --wallet /tmp/w enrol --issuer {} --self-birthdate 2011-05-04",
+            services.issuer_url
+        );
+        println!(
+            "  curl -s -X POST {}/v1/sessions -H 'content-type: application/json' -d '{{\"band\":[13,16,18]}}'",
+            services.verifier_url
+        );
+        println!("  ageband wallet --wallet /tmp/w present '<link from the answer>'");
+        tokio::signal::ctrl_c().await.ok();
+    }
+    stop(services).await;
+    result
+}
+
+async fn start(dir: &std::path::Path) -> anyhow::Result<Services> {
+    let (stop, rx) = watch::channel(false);
+    let shutdown = move || {
+        let mut rx = rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let mut tasks = Vec::new();
+
+    let idp_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let idp_url = format!("http://{}", idp_listener.local_addr()?);
+    let idp = Arc::new(DemoIdp::new(&idp_url)?);
+    let idp_app = idp.clone().app();
+    let sd = shutdown();
+    tasks.push(tokio::spawn(async move {
+        let _ = axum::serve(idp_listener, idp_app)
+            .with_graceful_shutdown(sd)
+            .await;
+    }));
+
+    let mut provider = IdentityProvider::new(idp.issuer(), DEMO_AUDIENCE, JwksSource::Inline(idp.jwks()));
+    provider.require_nonce = false;
+    let config = IssuerConfig {
+        identity_providers: vec![provider],
+        ..IssuerConfig::default()
+    };
+    let issuer_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let issuer_url = format!("http://{}", issuer_listener.local_addr()?);
+    let data = dir.join("issuer");
+    std::fs::create_dir_all(&data)?;
+    let issuer = Arc::new(Issuer::open(&data, config).context("opening the issuer store")?);
+    issuer.set_public_url(&issuer_url)?;
+    let sd = shutdown();
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = ageband_issuer::serve(issuer_listener, issuer, sd).await {
+            eprintln!("issuer stopped: {e}");
+        }
+    }));
+
+    // The verifier fetches the issuer's keys in bulk from /.well-known/jwt-vc-issuer.
+    let trust = TrustList::new(vec![TrustedIssuer::fetched(issuer_url.clone())])?;
+    let verifier_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let verifier_url = format!("http://{}", verifier_listener.local_addr()?);
+    let state = AppState::new(
+        Verifier::from_trust_list(trust),
+        ServiceConfig::new(verifier_url.clone()),
+    )?;
+    let sd = shutdown();
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = ageband_verifier::server::serve(verifier_listener, state, sd).await {
+            eprintln!("verifier stopped: {e}");
+        }
+    }));
+    Ok(Services {
+        idp,
+        idp_url,
+        issuer_url,
+        verifier_url,
+        stop,
+        tasks,
+    })
+}
+
+async fn stop(s: Services) {
+    let _ = s.stop.send(true);
+    for t in s.tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
+}
+
+async fn story(s: &Services, dir: &std::path::Path, count: usize) -> anyhow::Result<()> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let today = Date::from_unix_seconds(now);
-    let thresholds = ThresholdSet::default_set();
-    let mut rng = OsRng::new();
+    // Birth dates a few months past the birthday, so that the ages hold on any day.
+    let born = |age: i64| today.add_days(-(age * 365 + age / 4 + 100));
+    let kdf = KdfParams::DEFAULT;
+    let open = |name: &'static str, age: i64| -> anyhow::Result<Person> {
+        let w = Wallet::create_with(dir.join(name), "demo passphrase", kdf, Arc::new(SystemClock))?;
+        Ok(Person { name, age, wallet: w })
+    };
+    let mut parent = open("parent", 41)?;
+    let mut people = [open("Mia", 10)?, open("Leo", 14)?, open("Sam", 19)?];
 
-    println!("ageband demo — issuer, wallet and verifier in one process\n");
-    // A fictional 14-year-old.
-    let birth = BirthDate::new(today.add_days(-(14 * 365 + 100)));
-    let facts = facts_from_birth_date(&birth, today, &thresholds, 90).context("deriving facts")?;
-    drop(birth);
-    println!(
-        "issuer:   read one birth date (official id), derived {} predicates, discarded the date",
-        facts.predicates.len()
-    );
-
-    let issuer_key = RingSigner::generate()?;
-    let template = CredentialTemplate::from_facts(
-        ISSUER,
-        &facts,
-        AssuranceLevel::Enhanced,
-        Source::OfficialId,
-        thresholds.as_slice().len(),
-    );
-    let mut batch = Vec::new();
-    for _ in 0..args.count {
-        let holder = RingSigner::generate()?;
-        let credential = profile::issue(&template, holder.public_jwk(), &issuer_key, &mut rng)?;
-        batch.push((holder, credential));
+    println!("1. enrolment — each wallet gets a batch of {count} single-use credentials\n");
+    for p in std::iter::once(&mut parent).chain(people.iter_mut().skip(1)) {
+        let token = s
+            .idp
+            .id_token(&format!("demo-{}", p.name.to_lowercase()), born(p.age), None, now)?;
+        let evidence = Evidence::IdToken {
+            id_token: Zeroizing::new(token),
+        };
+        let got = ageband_wallet::enrol(&mut p.wallet, &s.issuer_url, evidence, count).await?;
+        println!(
+            "   {:<6} ({} years): id_token from the demo identity provider → {} credentials, {} / {}, band {}",
+            p.name,
+            p.age,
+            got.count,
+            got.info.assurance,
+            got.info.source,
+            got.info.band()
+        );
     }
+    let mia = &mut people[0];
+    let evidence = Evidence::Guardian {
+        adult: &mut parent.wallet,
+        child_birthdate: BirthDate::new(born(mia.age)),
+    };
+    let got = ageband_wallet::enrol(&mut mia.wallet, &s.issuer_url, evidence, count).await?;
     println!(
-        "issuer:   signed a batch of {} credentials (each its own holder key and salts), valid {} → {}",
-        batch.len(),
-        facts.iat,
-        facts.exp
+        "   {:<6} ({} years): guardian declaration backed by the parent's adult credential → {} credentials, {} / {}, band {}",
+        mia.name,
+        mia.age,
+        got.count,
+        got.info.assurance,
+        got.info.source,
+        got.info.band()
     );
+    println!("\n   The issuer kept no birth date: it derived age_over_13/16/18 and forgot the date.\n");
 
-    let question = AgeQuestion::Band(thresholds.clone());
-    let sets = question.claim_sets(false);
-    let nonce = random_b64(&mut rng, 16)?;
-    let client_id = format!("redirect_uri:{RESPONSE_URI}");
-    println!("platform: a teen community asks for the band over 13/16/18 (nonce {nonce})");
-
-    let (holder, credential) = batch.pop().context("empty batch")?;
-    let held: BTreeMap<_, _> = profile::held_predicates(&credential)?;
-    let answer = choose_claim_set(&sets, &held).context("no claim set fits")?;
-    let thresholds_shown: Vec<_> = answer.iter().map(|(t, _)| *t).collect();
-    let vp = profile::present(&credential, &thresholds_shown, &holder, &client_id, &nonce, now)?;
-    println!(
-        "wallet:   discloses {} of {} predicates, binds them to the platform's nonce, deletes the credential ({} left)",
-        answer.len(),
-        held.len(),
-        batch.len()
-    );
-
-    let keys = SingleIssuer::new(ISSUER, issuer_key.public_jwk().clone());
-    let claims = profile::verify(&vp, &keys, &AgeVerifyOptions::new(now, &client_id, &nonce))?;
-    let band = outcome_of(&claims.predicates);
-    println!("verifier: presentation verified ({} bytes)\n", vp.len());
-    println!("what the platform learned:");
-    println!("  band:       {band}");
-    println!("  at_least:   {:?}", band.at_least);
-    println!("  under:      {:?}", band.under);
-    println!("  assurance:  {}", claims.assurance);
-    println!("  source:     {}", claims.source);
-    println!("  issuer:     {}", claims.issuer);
-    println!("what it did not learn: name, birth date, any predicate it did not ask for,");
-    println!(
-        "  and any link to another presentation from the same batch (fresh key, salts, signature each)."
-    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let platforms = [
+        ("a teen community", json!({"band": [13, 16, 18]})),
+        (
+            "an adults-only service",
+            json!({"at_least": 18, "allow_negative": true}),
+        ),
+        (
+            "a children's space that keeps adults out",
+            json!({"under": 13, "allow_negative": true}),
+        ),
+    ];
+    for (i, (platform, question)) in platforms.iter().enumerate() {
+        println!("{}. {platform} asks {question}", i + 2);
+        for p in people.iter_mut() {
+            let session: Value = http
+                .post(format!("{}/v1/sessions", s.verifier_url))
+                .json(question)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let link = session["link"].as_str().context("session without link")?;
+            let id = session["id"].as_str().context("session without id")?;
+            let presented = ageband_wallet::present(&mut p.wallet, link, |_summary| true).await;
+            let status: Value = http
+                .get(format!("{}/v1/sessions/{id}", s.verifier_url))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            match presented {
+                Ok(done) => {
+                    let shared: Vec<String> = done
+                        .summary
+                        .disclosed
+                        .iter()
+                        .map(|(t, v)| format!("{}={v}", t.claim_name()))
+                        .collect();
+                    println!(
+                        "   {:<4} ({:>2}): wallet shared {} → platform learned {}",
+                        p.name,
+                        p.age,
+                        shared.join(", "),
+                        status["outcome"]
+                    );
+                }
+                Err(e) => println!("   {:<4} ({:>2}): wallet could not answer: {e}", p.name, p.age),
+            }
+            if status["status"] != "verified" {
+                bail!("session for {} ended {}", p.name, status["status"]);
+            }
+        }
+        println!("   what it did not learn: names, birth dates, predicates it did not ask for, and whether");
+        println!("   two answers came from the same person (fresh holder key, salts and signature each).\n");
+    }
+    for p in people.iter() {
+        let st = p.wallet.status();
+        println!("   {}'s wallet: {} unused credentials left", p.name, st.unused);
+    }
     Ok(())
 }

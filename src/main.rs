@@ -4,6 +4,7 @@
 
 mod cli;
 mod demo;
+mod demo_idp;
 mod inspect;
 
 use std::process::ExitCode;
@@ -20,17 +21,32 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Run the whole system with embedded defaults and narrate what each party learned.
+    /// Run the whole system on loopback with embedded defaults and narrate what each party learned.
     Demo(demo::DemoArgs),
+    /// The issuer: `serve`, and key administration (`keys rotate|list|remove`).
+    #[command(subcommand)]
+    Issuer(cli::issuer::Command),
+    /// The verifier service: `serve`.
+    #[command(subcommand)]
+    Verifier(cli::verifier::Command),
+    /// The wallet: `init`, `enrol`, `status`, `present`, `purge`.
+    Wallet(cli::wallet::WalletArgs),
+    /// Check a presentation offline against given issuer keys; prints the outcome as JSON.
+    Verify(cli::verifier::VerifyArgs),
     /// Decode a credential or presentation without trusting it (prints JSON).
     Inspect(inspect::InspectArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_tracing();
     let result = match cli.cmd {
-        Cmd::Demo(args) => runtime().and_then(|rt| rt.block_on(demo::run(args))),
+        Cmd::Verify(args) => return cli::verifier::verify(args),
         Cmd::Inspect(args) => inspect::run(args),
+        Cmd::Demo(args) => runtime().and_then(|rt| rt.block_on(demo::run(args))),
+        Cmd::Issuer(cmd) => runtime().and_then(|rt| rt.block_on(cli::issuer::run(cmd))),
+        Cmd::Verifier(cmd) => runtime().and_then(|rt| rt.block_on(cli::verifier::run(cmd))),
+        Cmd::Wallet(args) => runtime().and_then(|rt| rt.block_on(cli::wallet::run(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -39,6 +55,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs go to standard error, filtered by `RUST_LOG` (default `warn`). Spans name matched
+/// routes only; no handler logs tokens, credentials, birth dates or subject identifiers.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
