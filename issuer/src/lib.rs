@@ -1,1 +1,157 @@
-//! placeholder
+//! # ageband-issuer
+//!
+//! The ageband issuer: it turns one piece of age evidence — an OIDC id_token from a configured
+//! identity provider, a third-party check assertion, a guardian's declaration backed by the
+//! guardian's own adult credential, or a self-declaration — into age facts (DESIGN §4–5,
+//! protocol.md §5), and issues a batch of SD-JWT VC age attestations over the OpenID4VCI-shaped
+//! protocol of protocol.md §7: `POST /evidence`, `POST /token`, `POST /nonce`,
+//! `POST /credential`, and the metadata under `/.well-known/`.
+//!
+//! It keeps its signing keys sealed (AES-256-GCM under a key-encryption key) in an embedded
+//! SQLite store together with single-use codes, tokens and nonces, `jti` replay records and
+//! HMAC-keyed anti-abuse counters. A birth date is read once, held in zeroizing types, turned
+//! into facts, and never stored or logged.
+//!
+//! Non-goals: no key administration over HTTP (rotation is `ageband issuer keys …`), no
+//! revocation or status lists, no blind-token profile (DESIGN §9), no TLS termination (run it
+//! behind a TLS proxy), no fetching of provider keys at run time (they are pinned).
+//!
+//! Credential verification in the guardian path uses `ageband_core::profile::verify` with a
+//! resolver over this issuer's own published keys and the configured trusted issuers.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use ageband_issuer::{Evidence, Issuer, IssuerConfig, Kek, OpenOptions, SecretString};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let opts = OpenOptions { kek: Some(Kek::generate().unwrap()), ..OpenOptions::default() };
+//! let issuer = Arc::new(Issuer::open_with(dir.path(), IssuerConfig::default(), opts).unwrap());
+//! issuer.set_public_url("https://issuer.example").unwrap();
+//!
+//! // Evidence → code → access token (the HTTP service does the same per request).
+//! let ev = Evidence::SelfDeclared { birthdate: SecretString::new("2010-06-15") };
+//! let offer = issuer.accept_evidence(&ev).unwrap();
+//! let token = issuer.redeem_code(&offer.pre_authorized_code).unwrap();
+//! assert_eq!(token.token_type, "Bearer");
+//! assert!(issuer.redeem_code(&offer.pre_authorized_code).is_err(), "codes are single-use");
+//!
+//! // Serving it: `ageband_issuer::serve(listener, issuer, shutdown)` on a bound listener;
+//! // `ageband_issuer::app(issuer)` is the bare axum Router.
+//! let _router = ageband_issuer::app(issuer);
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod evidence;
+pub mod external;
+mod issuer;
+pub mod keys;
+pub mod service;
+pub mod store;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use config::{
+    CheckProvider, GuardianConfig, IdentityProvider, IssuerConfig, JwksSource, QuotaConfig, TrustedIssuer,
+};
+pub use evidence::{Evidence, EvidenceError, IssuanceFacts, SecretString};
+pub use issuer::{
+    CODE_LIFETIME, CREDENTIAL_CONFIGURATION_ID, CredentialError, CredentialOffer, Issuer, OpenError,
+    OpenOptions, PRE_AUTHORIZED_GRANT, PROOF_TYP, TokenError, TokenResponse,
+};
+pub use keys::{Kek, KeyInfo, KeySource, KeyState, LocalKeys};
+pub use service::{AppError, app, serve, shutdown_signal};
+
+/// The time source, Unix seconds (STYLE: inject the world).
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> u64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+}
+
+/// A clock the caller sets (tests, demos that show expiry).
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicU64);
+
+impl ManualClock {
+    /// A clock at `now`.
+    pub fn new(now: u64) -> Self {
+        ManualClock(AtomicU64::new(now))
+    }
+    /// Sets the time.
+    pub fn set(&self, now: u64) {
+        self.0.store(now, Ordering::SeqCst);
+    }
+    /// Moves the time forward.
+    pub fn advance(&self, secs: u64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// An issuer identifier: `http` or `https`, a host, no query or fragment, no trailing `/`.
+pub fn normalize_issuer_url(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    if !matches!(parsed.scheme(), "http" | "https")
+        || parsed.host_str().is_none_or(str::is_empty)
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+        || !parsed.username().is_empty()
+        || parsed.password().is_some()
+    {
+        return None;
+    }
+    Some(url.trim_end_matches('/').to_owned())
+}
+
+/// SHA-256 of a code, token, nonce or `jti`: what the store keeps instead of the value.
+pub(crate) fn hash(value: &str) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, value.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_urls() {
+        assert_eq!(
+            normalize_issuer_url("https://issuer.example/").as_deref(),
+            Some("https://issuer.example")
+        );
+        assert_eq!(
+            normalize_issuer_url("http://127.0.0.1:8080").as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        for bad in [
+            "ftp://x",
+            "https://x/?a=1",
+            "https://x/#f",
+            "https://u:p@x",
+            "not a url",
+            "https://",
+        ] {
+            assert_eq!(normalize_issuer_url(bad), None, "{bad}");
+        }
+    }
+}

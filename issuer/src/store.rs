@@ -1,0 +1,447 @@
+//! The issuer's embedded store: one SQLite file in the data folder, schema versioned by
+//! `PRAGMA user_version`.
+//!
+//! What it holds (and what it never holds): sealed issuer keys and the sealed quota secret;
+//! pre-authorized codes and access tokens *as SHA-256 hashes*, each with only the derived facts
+//! (predicates, `iat`/`exp` days, level, source); c_nonce hashes; `jti` hashes per provider until
+//! the assertion's `exp`; quota entries keyed by an HMAC, one row per batch day. No birth date,
+//! no evidence, no subject, no holder key, no credential.
+//!
+//! Single use is enforced by the database, not by the caller: every redemption is a
+//! `DELETE … RETURNING`, so of any number of concurrent requests exactly one gets the row.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Schema migrations; entry `i` moves `user_version` from `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: initial schema.
+    "CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
+     CREATE TABLE keys (
+        kid TEXT PRIMARY KEY,
+        public_jwk TEXT NOT NULL,
+        sealed BLOB NOT NULL,
+        created INTEGER NOT NULL,
+        not_before INTEGER NOT NULL,
+        last_exp INTEGER
+     ) STRICT;
+     CREATE TABLE codes (hash BLOB PRIMARY KEY, facts TEXT NOT NULL, expires INTEGER NOT NULL) STRICT;
+     CREATE TABLE tokens (
+        hash BLOB PRIMARY KEY,
+        facts TEXT NOT NULL,
+        expires INTEGER NOT NULL,
+        failures INTEGER NOT NULL DEFAULT 0
+     ) STRICT;
+     CREATE TABLE nonces (hash BLOB PRIMARY KEY, expires INTEGER NOT NULL) STRICT;
+     CREATE TABLE jtis (provider TEXT NOT NULL, hash BLOB NOT NULL, expires INTEGER NOT NULL,
+        PRIMARY KEY (provider, hash)) STRICT;
+     CREATE TABLE quota (key BLOB NOT NULL, at INTEGER NOT NULL) STRICT;
+     CREATE INDEX quota_key ON quota (key, at);",
+];
+
+/// Failed access attempts after which an access token is dropped (protocol.md §7.4).
+pub const MAX_TOKEN_FAILURES: i64 = 5;
+
+/// A store failure (I/O, corruption, a poisoned lock). Always a server fault.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("database error")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The data folder or file could not be prepared.
+    #[error("cannot prepare the data folder")]
+    Io(#[from] std::io::Error),
+    /// The database was written by a newer version of this program.
+    #[error("database schema version {found} is newer than this program's {supported}")]
+    TooNew {
+        /// `user_version` in the file.
+        found: i64,
+        /// Newest version known here.
+        supported: i64,
+    },
+    /// A thread panicked while holding the connection.
+    #[error("database connection poisoned")]
+    Poisoned,
+}
+
+/// One issuer key as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    /// RFC 7638 thumbprint.
+    pub kid: String,
+    /// The public JWK, JSON.
+    pub public_jwk: String,
+    /// The PKCS#8 private key sealed with the key-encryption key.
+    pub sealed: Vec<u8>,
+    /// Creation time, Unix seconds.
+    pub created: u64,
+    /// From when it signs, Unix seconds (published before that).
+    pub not_before: u64,
+    /// The latest `exp` of any credential it signed.
+    pub last_exp: Option<u64>,
+}
+
+impl std::fmt::Debug for KeyRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRow")
+            .field("kid", &self.kid)
+            .field("not_before", &self.not_before)
+            .field("last_exp", &self.last_exp)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The SQLite store.
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// The database file name inside the data folder.
+    pub const FILE: &'static str = "issuer.sqlite3";
+
+    /// Opens (creating if needed, mode 0600) `<data_dir>/issuer.sqlite3` and migrates it.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)?;
+        let path = data_dir.join(Self::FILE);
+        create_private(&path)?;
+        let conn = Connection::open(&path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // secure_delete overwrites deleted facts instead of leaving them in free pages.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA secure_delete = ON;",
+        )?;
+        migrate(&conn)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self.lock()?.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.conn.lock().map_err(|_| StoreError::Poisoned)
+    }
+
+    /// A value of the `meta` table.
+    pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .lock()?
+            .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Sets a `meta` value unless one exists; returns the value now stored.
+    pub fn meta_insert_once(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let conn = self.lock()?;
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (name, value) VALUES (?1, ?2)",
+            params![name, value],
+        )?;
+        Ok(conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| r.get(0))?)
+    }
+
+    /// Every stored key, oldest first.
+    pub fn keys(&self) -> Result<Vec<KeyRow>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare(
+            "SELECT kid, public_jwk, sealed, created, not_before, last_exp FROM keys ORDER BY not_before, created, kid",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(KeyRow {
+                kid: r.get(0)?,
+                public_jwk: r.get(1)?,
+                sealed: r.get(2)?,
+                created: r.get::<_, i64>(3)? as u64,
+                not_before: r.get::<_, i64>(4)? as u64,
+                last_exp: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Adds a key.
+    pub fn insert_key(&self, k: &KeyRow) -> Result<(), StoreError> {
+        self.lock()?.execute(
+            "INSERT INTO keys (kid, public_jwk, sealed, created, not_before, last_exp) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![k.kid, k.public_jwk, k.sealed, k.created as i64, k.not_before as i64, k.last_exp.map(|v| v as i64)],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes a key (its sealed secret goes with it); whether it existed.
+    pub fn delete_key(&self, kid: &str) -> Result<bool, StoreError> {
+        Ok(self.lock()?.execute("DELETE FROM keys WHERE kid = ?1", [kid])? == 1)
+    }
+
+    /// Records that `kid` signed a credential expiring at `exp`.
+    pub fn note_signed(&self, kid: &str, exp: u64) -> Result<(), StoreError> {
+        self.lock()?.execute(
+            "UPDATE keys SET last_exp = max(coalesce(last_exp, 0), ?2) WHERE kid = ?1",
+            params![kid, exp as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Stores facts under a code hash until `expires`.
+    pub fn insert_code(&self, hash: &[u8], facts: &str, expires: u64) -> Result<(), StoreError> {
+        self.lock()?.execute(
+            "INSERT INTO codes (hash, facts, expires) VALUES (?1, ?2, ?3)",
+            params![hash, facts, expires as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Redeems a code: deletes it and returns its facts and deadline if it was live.
+    pub fn take_code(&self, hash: &[u8], now: u64) -> Result<Option<(String, u64)>, StoreError> {
+        take(
+            &*self.lock()?,
+            "DELETE FROM codes WHERE hash = ?1 RETURNING facts, expires",
+            hash,
+            now,
+        )
+    }
+
+    /// Stores facts under an access token hash until `expires`.
+    pub fn insert_token(&self, hash: &[u8], facts: &str, expires: u64) -> Result<(), StoreError> {
+        self.lock()?.execute(
+            "INSERT INTO tokens (hash, facts, expires) VALUES (?1, ?2, ?3)",
+            params![hash, facts, expires as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Whether an access token is live (without consuming it).
+    pub fn token_live(&self, hash: &[u8], now: u64) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()?
+            .query_row(
+                "SELECT 1 FROM tokens WHERE hash = ?1 AND expires > ?2 AND failures < ?3",
+                params![hash, now as i64, MAX_TOKEN_FAILURES],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Consumes an access token: deletes it and returns its facts if it was live.
+    pub fn take_token(&self, hash: &[u8], now: u64) -> Result<Option<(String, u64)>, StoreError> {
+        take(
+            &*self.lock()?,
+            "DELETE FROM tokens WHERE hash = ?1 RETURNING facts, expires",
+            hash,
+            now,
+        )
+    }
+
+    /// Counts a rejected request against an access token; drops it at the limit.
+    pub fn token_failed(&self, hash: &[u8]) -> Result<(), StoreError> {
+        let conn = self.lock()?;
+        conn.execute(
+            "UPDATE tokens SET failures = failures + 1 WHERE hash = ?1",
+            [hash],
+        )?;
+        conn.execute(
+            "DELETE FROM tokens WHERE hash = ?1 AND failures >= ?2",
+            params![hash, MAX_TOKEN_FAILURES],
+        )?;
+        Ok(())
+    }
+
+    /// Stores a c_nonce hash until `expires`.
+    pub fn insert_nonce(&self, hash: &[u8], expires: u64) -> Result<(), StoreError> {
+        self.lock()?.execute(
+            "INSERT INTO nonces (hash, expires) VALUES (?1, ?2)",
+            params![hash, expires as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Consumes a c_nonce; whether it was live.
+    pub fn take_nonce(&self, hash: &[u8], now: u64) -> Result<bool, StoreError> {
+        let conn = self.lock()?;
+        let expires: Option<i64> = conn
+            .query_row(
+                "DELETE FROM nonces WHERE hash = ?1 RETURNING expires",
+                [hash],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(expires.is_some_and(|e| e > now as i64))
+    }
+
+    /// Records a `jti` of `provider` until `expires`; false if it was seen before.
+    pub fn record_jti(
+        &self,
+        provider: &str,
+        hash: &[u8],
+        expires: u64,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let conn = self.lock()?;
+        conn.execute("DELETE FROM jtis WHERE expires <= ?1", [now as i64])?;
+        let n = conn.execute(
+            "INSERT OR IGNORE INTO jtis (provider, hash, expires) VALUES (?1, ?2, ?3)",
+            params![provider, hash, expires as i64],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Charges one batch to quota `key` at `now` if fewer than `limit` were charged since
+    /// `since`; whether it was charged. Entries older than `since` are dropped.
+    pub fn charge_quota(&self, key: &[u8], now: u64, since: u64, limit: u32) -> Result<bool, StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
+            "DELETE FROM quota WHERE key = ?1 AND at < ?2",
+            params![key, since as i64],
+        )?;
+        let used: i64 = tx.query_row("SELECT count(*) FROM quota WHERE key = ?1", [key], |r| r.get(0))?;
+        if used >= i64::from(limit) {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO quota (key, at) VALUES (?1, ?2)",
+            params![key, now as i64],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Deletes everything expired: codes, tokens, nonces, `jti` records, and quota entries
+    /// before `quota_since`.
+    pub fn purge(&self, now: u64, quota_since: u64) -> Result<(), StoreError> {
+        let conn = self.lock()?;
+        let now = now as i64;
+        conn.execute("DELETE FROM codes WHERE expires <= ?1", [now])?;
+        conn.execute("DELETE FROM tokens WHERE expires <= ?1", [now])?;
+        conn.execute("DELETE FROM nonces WHERE expires <= ?1", [now])?;
+        conn.execute("DELETE FROM jtis WHERE expires <= ?1", [now])?;
+        conn.execute("DELETE FROM quota WHERE at < ?1", [quota_since as i64])?;
+        Ok(())
+    }
+
+    /// Row counts of the short-lived tables (codes, tokens, nonces), for tests and metrics.
+    pub fn live_counts(&self) -> Result<(i64, i64, i64), StoreError> {
+        let conn = self.lock()?;
+        let count =
+            |t: &str| conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get::<_, i64>(0));
+        Ok((count("codes")?, count("tokens")?, count("nonces")?))
+    }
+}
+
+fn take(conn: &Connection, sql: &str, hash: &[u8], now: u64) -> Result<Option<(String, u64)>, StoreError> {
+    let row: Option<(String, i64)> = conn
+        .query_row(sql, [hash], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(row
+        .filter(|(_, exp)| *exp > now as i64)
+        .map(|(f, e)| (f, e as u64)))
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let supported = MIGRATIONS.len() as i64;
+    if version > supported {
+        return Err(StoreError::TooNew {
+            found: version,
+            supported,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        ))?;
+    }
+    Ok(())
+}
+
+/// Creates `path` with mode 0600 if it does not exist, so SQLite never creates it world-readable.
+pub(crate) fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_and_single_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.schema_version().unwrap(), 1);
+        s.insert_code(b"c", "{}", 100).unwrap();
+        assert_eq!(s.take_code(b"c", 50).unwrap(), Some(("{}".into(), 100)));
+        assert_eq!(s.take_code(b"c", 50).unwrap(), None);
+        s.insert_code(b"d", "{}", 100).unwrap();
+        assert_eq!(s.take_code(b"d", 100).unwrap(), None, "expired");
+        s.insert_nonce(b"n", 10).unwrap();
+        assert!(s.take_nonce(b"n", 5).unwrap());
+        assert!(!s.take_nonce(b"n", 5).unwrap());
+        assert!(s.record_jti("p", b"j", 100, 0).unwrap());
+        assert!(!s.record_jti("p", b"j", 100, 0).unwrap());
+        assert!(s.record_jti("q", b"j", 100, 0).unwrap());
+        assert!(
+            s.record_jti("p", b"j", 300, 200).unwrap(),
+            "expired record dropped"
+        );
+        s.insert_token(b"t", "{}", 100).unwrap();
+        for _ in 0..MAX_TOKEN_FAILURES - 1 {
+            s.token_failed(b"t").unwrap();
+            assert!(s.token_live(b"t", 0).unwrap());
+        }
+        s.token_failed(b"t").unwrap();
+        assert!(!s.token_live(b"t", 0).unwrap());
+        assert_eq!(s.take_token(b"t", 0).unwrap(), None);
+    }
+
+    #[test]
+    fn quota_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        for t in 0..3 {
+            assert!(s.charge_quota(b"k", 100 + t, 0, 3).unwrap());
+        }
+        assert!(!s.charge_quota(b"k", 110, 0, 3).unwrap());
+        assert!(s.charge_quota(b"other", 110, 0, 3).unwrap());
+        assert!(
+            s.charge_quota(b"k", 200, 101, 3).unwrap(),
+            "oldest left the window"
+        );
+    }
+
+    #[test]
+    fn refuses_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let c = Connection::open(dir.path().join(Store::FILE)).unwrap();
+        c.execute_batch("PRAGMA user_version = 99").unwrap();
+        drop(c);
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(StoreError::TooNew { found: 99, .. })
+        ));
+    }
+}
