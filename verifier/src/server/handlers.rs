@@ -325,8 +325,7 @@ pub(super) async fn session_status(
     let (outcome, error) = match &status {
         SessionStatus::Verified(o) => (outcome_json(o), Value::Null),
         SessionStatus::Rejected(kind) => (Value::Null, Value::String(kind.clone())),
-        SessionStatus::Expired => (Value::Null, Value::String("expired".into())),
-        SessionStatus::Pending => (Value::Null, Value::Null),
+        SessionStatus::Expired | SessionStatus::Pending => (Value::Null, Value::Null),
     };
     let mut resp =
         Json(json!({"status": status.as_str(), "outcome": outcome, "error": error})).into_response();
