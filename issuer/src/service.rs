@@ -22,8 +22,9 @@ use crate::{Issuer, keys::KeyError};
 
 /// Time allowed for one request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often expired codes, tokens, nonces and quota entries are deleted.
-pub const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+/// How often expired codes, tokens, nonces and quota entries are deleted: facts outlive their
+/// 5-minute deadline (protocol.md §7.1) by at most this long, and are unusable meanwhile.
+pub const PURGE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// An OAuth-style error response: `{"error","error_description"}` (protocol.md §7.8).
 #[derive(Debug, Clone, PartialEq, Eq)]
