@@ -635,3 +635,69 @@ async fn real_server_end_to_end() {
     server.await.unwrap().unwrap();
     assert!(client.get(format!("{base}/v1/nothing")).send().await.is_err());
 }
+
+/// A `MakeWriter` that appends to a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn traces_name_routes_not_ids_or_tokens() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let fx = Fx::new();
+    let st = state(&fx, true);
+    let (id, request) = session(&st, r#"{"at_least":13}"#).await;
+    let vp = answer(&fx, &fx.credential(), &request);
+    let state_param = request["state"].as_str().unwrap();
+    let body = form_body(&[("vp_token", &vp_token(&vp)), ("state", state_param)]);
+    let (status, _) = call(&st, form(&format!("/v1/sessions/{id}/response"), &body)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&st, get(&format!("/v1/sessions/{id}"), Some("wrong-key"))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("/v1/sessions/{id}/response"), "{text}");
+    assert!(text.contains("/v1/sessions/{id}/request"), "{text}");
+    let jwt = vp.split('.').next().unwrap();
+    for secret in [
+        id.as_str(),
+        state_param,
+        request["nonce"].as_str().unwrap(),
+        jwt,
+        KEY,
+        "wrong-key",
+    ] {
+        assert!(!text.contains(secret), "log leaks {secret}: {text}");
+    }
+}
+
+#[test]
+fn config_debug_hides_the_api_key() {
+    let cfg = ServiceConfig::new(BASE).with_api_key("s3cr3t-key");
+    let shown = format!("{cfg:?}");
+    assert!(
+        !shown.contains("s3cr3t-key") && shown.contains("<redacted>"),
+        "{shown}"
+    );
+    let fx = Fx::new();
+    let st = AppState::new(fx.verifier.clone(), cfg).unwrap();
+    assert!(!format!("{st:?}").contains("s3cr3t-key"));
+}
