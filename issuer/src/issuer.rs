@@ -630,7 +630,7 @@ fn check_proof(p: &UnverifiedJws<'_>, me: &str, now: u64) -> Result<(), Credenti
         .get("iat")
         .and_then(Value::as_u64)
         .ok_or(proof("proof iat must be an integer"))?;
-    if iat + PROOF_IAT_WINDOW < now || iat > now + PROOF_IAT_WINDOW {
+    if iat.saturating_add(PROOF_IAT_WINDOW) < now || iat > now + PROOF_IAT_WINDOW {
         return Err(proof("proof iat is not fresh"));
     }
     Ok(())

@@ -178,7 +178,7 @@ impl Store {
     pub fn insert_key(&self, k: &KeyRow) -> Result<(), StoreError> {
         self.lock()?.execute(
             "INSERT INTO keys (kid, public_jwk, sealed, created, not_before, last_exp) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![k.kid, k.public_jwk, k.sealed, k.created as i64, k.not_before as i64, k.last_exp.map(|v| v as i64)],
+            params![k.kid, k.public_jwk, k.sealed, sql(k.created), sql(k.not_before), k.last_exp.map(sql)],
         )?;
         Ok(())
     }
@@ -192,7 +192,7 @@ impl Store {
     pub fn note_signed(&self, kid: &str, exp: u64) -> Result<(), StoreError> {
         self.lock()?.execute(
             "UPDATE keys SET last_exp = max(coalesce(last_exp, 0), ?2) WHERE kid = ?1",
-            params![kid, exp as i64],
+            params![kid, sql(exp)],
         )?;
         Ok(())
     }
@@ -201,7 +201,7 @@ impl Store {
     pub fn insert_code(&self, hash: &[u8], facts: &str, expires: u64) -> Result<(), StoreError> {
         self.lock()?.execute(
             "INSERT INTO codes (hash, facts, expires) VALUES (?1, ?2, ?3)",
-            params![hash, facts, expires as i64],
+            params![hash, facts, sql(expires)],
         )?;
         Ok(())
     }
@@ -220,7 +220,7 @@ impl Store {
     pub fn insert_token(&self, hash: &[u8], facts: &str, expires: u64) -> Result<(), StoreError> {
         self.lock()?.execute(
             "INSERT INTO tokens (hash, facts, expires) VALUES (?1, ?2, ?3)",
-            params![hash, facts, expires as i64],
+            params![hash, facts, sql(expires)],
         )?;
         Ok(())
     }
@@ -231,7 +231,7 @@ impl Store {
             .lock()?
             .query_row(
                 "SELECT 1 FROM tokens WHERE hash = ?1 AND expires > ?2 AND failures < ?3",
-                params![hash, now as i64, MAX_TOKEN_FAILURES],
+                params![hash, sql(now), MAX_TOKEN_FAILURES],
                 |_| Ok(()),
             )
             .optional()?
@@ -266,7 +266,7 @@ impl Store {
     pub fn insert_nonce(&self, hash: &[u8], expires: u64) -> Result<(), StoreError> {
         self.lock()?.execute(
             "INSERT INTO nonces (hash, expires) VALUES (?1, ?2)",
-            params![hash, expires as i64],
+            params![hash, sql(expires)],
         )?;
         Ok(())
     }
@@ -281,7 +281,7 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?;
-        Ok(expires.is_some_and(|e| e > now as i64))
+        Ok(expires.is_some_and(|e| e > sql(now)))
     }
 
     /// Records a `jti` of `provider` until `expires`; false if it was seen before.
@@ -293,10 +293,10 @@ impl Store {
         now: u64,
     ) -> Result<bool, StoreError> {
         let conn = self.lock()?;
-        conn.execute("DELETE FROM jtis WHERE expires <= ?1", [now as i64])?;
+        conn.execute("DELETE FROM jtis WHERE expires <= ?1", [sql(now)])?;
         let n = conn.execute(
             "INSERT OR IGNORE INTO jtis (provider, hash, expires) VALUES (?1, ?2, ?3)",
-            params![provider, hash, expires as i64],
+            params![provider, hash, sql(expires)],
         )?;
         Ok(n == 1)
     }
@@ -308,7 +308,7 @@ impl Store {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute(
             "DELETE FROM quota WHERE key = ?1 AND at < ?2",
-            params![key, since as i64],
+            params![key, sql(since)],
         )?;
         let used: i64 = tx.query_row("SELECT count(*) FROM quota WHERE key = ?1", [key], |r| r.get(0))?;
         if used >= i64::from(limit) {
@@ -316,7 +316,7 @@ impl Store {
         }
         tx.execute(
             "INSERT INTO quota (key, at) VALUES (?1, ?2)",
-            params![key, now as i64],
+            params![key, sql(now)],
         )?;
         tx.commit()?;
         Ok(true)
@@ -326,12 +326,12 @@ impl Store {
     /// before `quota_since`.
     pub fn purge(&self, now: u64, quota_since: u64) -> Result<(), StoreError> {
         let conn = self.lock()?;
-        let now = now as i64;
+        let now = sql(now);
         conn.execute("DELETE FROM codes WHERE expires <= ?1", [now])?;
         conn.execute("DELETE FROM tokens WHERE expires <= ?1", [now])?;
         conn.execute("DELETE FROM nonces WHERE expires <= ?1", [now])?;
         conn.execute("DELETE FROM jtis WHERE expires <= ?1", [now])?;
-        conn.execute("DELETE FROM quota WHERE at < ?1", [quota_since as i64])?;
+        conn.execute("DELETE FROM quota WHERE at < ?1", [sql(quota_since)])?;
         Ok(())
     }
 
@@ -344,13 +344,11 @@ impl Store {
     }
 }
 
-fn take(conn: &Connection, sql: &str, hash: &[u8], now: u64) -> Result<Option<(String, u64)>, StoreError> {
+fn take(conn: &Connection, query: &str, hash: &[u8], now: u64) -> Result<Option<(String, u64)>, StoreError> {
     let row: Option<(String, i64)> = conn
-        .query_row(sql, [hash], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(query, [hash], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    Ok(row
-        .filter(|(_, exp)| *exp > now as i64)
-        .map(|(f, e)| (f, e as u64)))
+    Ok(row.filter(|(_, exp)| *exp > sql(now)).map(|(f, e)| (f, e as u64)))
 }
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
@@ -378,6 +376,12 @@ pub(crate) fn create_private(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     opts.open(path).map(drop)
+}
+
+/// A time for SQLite: Unix seconds as i64, saturating (a far-future `exp` from outside must not
+/// wrap to a negative number and be purged at once).
+fn sql(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

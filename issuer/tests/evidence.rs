@@ -336,6 +336,11 @@ fn check_assertion_rejections() {
     let a = h.assertion(json!({"birthdate": "2008-01-10", "jti": "once"}));
     h.issuer.accept_evidence(&check_ev(a.clone())).unwrap();
     assert!(matches!(err(&h, &check_ev(a)), EvidenceError::Replayed));
+    // A far-future exp keeps the replay record through purges.
+    let a = h.assertion(json!({"birthdate": "2008-01-10", "jti": "far", "exp": 1u64 << 62}));
+    h.issuer.accept_evidence(&check_ev(a.clone())).unwrap();
+    h.issuer.purge().unwrap();
+    assert!(matches!(err(&h, &check_ev(a)), EvidenceError::Replayed));
     // A check assertion signed by the identity provider's key is not the check provider's.
     let claims =
         json!({"iss": CHECK, "aud": ISSUER_URL, "exp": t0() + 60, "jti": "x", "birthdate": "2008-01-10"});
