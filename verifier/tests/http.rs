@@ -701,3 +701,37 @@ fn config_debug_hides_the_api_key() {
     let st = AppState::new(fx.verifier.clone(), cfg).unwrap();
     assert!(!format!("{st:?}").contains("s3cr3t-key"));
 }
+
+/// A client that sends headers and then stalls gets 408 when the request timeout runs out.
+#[tokio::test]
+async fn slow_requests_time_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fx = Fx::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut cfg = ServiceConfig::new(format!("http://{addr}"));
+    cfg.request_timeout = std::time::Duration::from_millis(200);
+    let st = AppState::new(fx.verifier.clone(), cfg).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, st, async move {
+        let _ = stopped.await;
+    }));
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(150));
+    drop(s);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
