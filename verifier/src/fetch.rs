@@ -29,9 +29,10 @@ pub const RETRY_AFTER: u64 = 60;
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    /// The identifier is not a fetchable URL.
+    /// The identifier is not a fetchable URL, or the keys cannot join the trust list (a key
+    /// already trusted for another issuer).
     #[error(transparent)]
-    Url(#[from] TrustError),
+    Trust(#[from] TrustError),
     /// The connection failed or timed out.
     #[error("fetching issuer metadata failed")]
     Transport(#[source] reqwest::Error),
@@ -147,7 +148,7 @@ impl TrustStore {
                 Ok(f) => self
                     .set_keys(&iss, f.keys)
                     .map(|()| f.max_age)
-                    .map_err(FetchError::Url),
+                    .map_err(FetchError::Trust),
                 Err(e) => Err(e),
             };
             let next_at = now + result.as_ref().map_or(RETRY_AFTER, |&age| age);

@@ -121,7 +121,7 @@ async fn refuses_bad_documents() {
     // Plain http is only for loopback; https is required elsewhere.
     assert!(matches!(
         fetcher.fetch("http://issuer.example").await,
-        Err(FetchError::Url(_))
+        Err(FetchError::Trust(_))
     ));
 }
 

@@ -1,5 +1,5 @@
 //! The verifier HTTP service (protocol.md §8.6, DESIGN §7), a thin shell around
-//! [`Verifier`](crate::Verifier). Build the state with [`AppState::new`], get the router with
+//! [`Verifier`]. Build the state with [`AppState::new`], get the router with
 //! [`app`] (tests drive it with `tower::ServiceExt::oneshot`), and run it on a bound listener
 //! with [`serve`].
 //!
