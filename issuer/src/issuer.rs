@@ -592,13 +592,16 @@ impl Issuer {
         Ok(json!({"issuer": self.credential_issuer().unwrap_or_default(), "jwks": jwk_set(&keys)}))
     }
 
-    /// Deletes expired codes, tokens, nonces, `jti` records and old quota entries.
-    pub fn purge(&self) -> Result<(), StoreError> {
+    /// Deletes expired codes, tokens, nonces, `jti` records and old quota entries, and
+    /// unpublishes retired keys whose credentials have all expired (protocol.md §7.7).
+    pub fn purge(&self) -> Result<(), InternalError> {
         let now = self.now();
-        self.store.purge(
-            now,
-            now.saturating_sub(u64::from(self.config.quota.period_days) * 86_400),
-        )
+        let quota_since = now.saturating_sub(u64::from(self.config.quota.period_days) * 86_400);
+        self.store.purge(now, quota_since)?;
+        for kid in self.keys.prune_expired(now)? {
+            tracing::info!(kid = kid.as_str(), "retired key unpublished");
+        }
+        Ok(())
     }
 
     fn quota_key(&self, provider: &str, subject: &str) -> Vec<u8> {

@@ -198,6 +198,10 @@ pub trait KeySource: Send + Sync {
     fn published(&self, now: u64) -> Result<Vec<PublicJwk>, KeyError>;
     /// Records that `kid` signed a credential expiring at `exp` (keeps it published until then).
     fn note_signed(&self, kid: &str, exp: u64) -> Result<(), KeyError>;
+    /// Unpublishes retired keys whose credentials have all expired; returns their `kid`s.
+    fn prune_expired(&self, _now: u64) -> Result<Vec<String>, KeyError> {
+        Ok(Vec::new())
+    }
 }
 
 /// The life stage of a stored key.
@@ -395,6 +399,10 @@ impl KeySource for LocalKeys {
 
     fn note_signed(&self, kid: &str, exp: u64) -> Result<(), KeyError> {
         Ok(self.store.note_signed(kid, exp)?)
+    }
+
+    fn prune_expired(&self, now: u64) -> Result<Vec<String>, KeyError> {
+        self.prune(now)
     }
 }
 

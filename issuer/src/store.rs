@@ -155,11 +155,11 @@ impl Store {
         Ok(conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| r.get(0))?)
     }
 
-    /// Every stored key, oldest first.
+    /// Every stored key, by `not_before`, ties in insertion order (the later key signs).
     pub fn keys(&self) -> Result<Vec<KeyRow>, StoreError> {
         let conn = self.lock()?;
         let mut stmt = conn.prepare(
-            "SELECT kid, public_jwk, sealed, created, not_before, last_exp FROM keys ORDER BY not_before, created, kid",
+            "SELECT kid, public_jwk, sealed, created, not_before, last_exp FROM keys ORDER BY not_before, rowid",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(KeyRow {
