@@ -450,6 +450,30 @@ mod tests {
     }
 
     #[test]
+    fn jwks_files_relative_to_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("eid.json"), r#"{"keys":[]}"#).unwrap();
+        let cfg = dir.path().join("issuer.toml");
+        std::fs::write(
+            &cfg,
+            "[[identity_providers]]\nissuer = \"https://eid.example\"\naudience = \"a\"\njwks_file = \"eid.json\"\n",
+        )
+        .unwrap();
+        let c = IssuerConfig::from_file(&cfg).unwrap();
+        let p = &c.identity_providers[0];
+        assert_eq!(p.jwks.load(&p.id).unwrap(), serde_json::json!({"keys": []}));
+        assert!(
+            JwksSource::File(dir.path().join("missing.json"))
+                .load("x")
+                .is_err()
+        );
+        assert!(matches!(
+            IssuerConfig::from_file(&dir.path().join("none.toml")),
+            Err(ConfigError::Read { .. })
+        ));
+    }
+
+    #[test]
     fn refusals() {
         let base = Path::new(".");
         for bad in [

@@ -229,3 +229,51 @@ fn classify(e: &jwt_simple::Error) -> TokenProblem {
         _ => TokenProblem::Malformed,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pinned_key_sets() {
+        let ec = ageband_core::jws::RingSigner::generate().unwrap();
+        let ec_jwk = ageband_core::jws::Signer::public_jwk(&ec).to_json();
+        let keys =
+            ProviderKeys::from_jwks(&json!({"keys": [ec_jwk.clone(), {"kty": "oct", "k": "AAAA"}]})).unwrap();
+        assert_eq!(format!("{keys:?}"), r#"ProviderKeys { algs: ["ES256"] }"#);
+        assert!(ProviderKeys::from_jwks(&ec_jwk).is_ok(), "a single JWK");
+        let mut private = ec_jwk.clone();
+        private["d"] = "AAAA".into();
+        assert!(ProviderKeys::from_jwks(&json!({"keys": [private]})).is_err());
+        assert!(ProviderKeys::from_jwks(&json!({"keys": []})).is_err());
+        assert!(ProviderKeys::from_jwks(&json!({"keys": "x"})).is_err());
+        let mut enc = ec_jwk.clone();
+        enc["use"] = "enc".into();
+        assert!(
+            ProviderKeys::from_jwks(&json!({"keys": [enc]})).is_err(),
+            "encryption keys are skipped"
+        );
+        let mut bad = ec_jwk;
+        bad["x"] = "AAAA".into();
+        assert!(ProviderKeys::from_jwks(&json!({"keys": [bad]})).is_err());
+    }
+
+    #[test]
+    fn peeking_the_issuer() {
+        let payload = b64::encode(r#"{"iss":"https://idp.example"}"#);
+        assert_eq!(
+            peek_issuer(&format!("e30.{payload}.c2ln")).unwrap(),
+            "https://idp.example"
+        );
+        assert_eq!(
+            peek_issuer(&format!("e30.{}.c2ln", b64::encode("{}"))),
+            Err(TokenProblem::MissingClaim("iss"))
+        );
+        assert_eq!(peek_issuer("a.b"), Err(TokenProblem::Malformed));
+        assert_eq!(
+            peek_issuer(&"a".repeat(MAX_TOKEN + 1)),
+            Err(TokenProblem::Malformed)
+        );
+    }
+}
