@@ -45,6 +45,7 @@
 
 pub mod age;
 pub mod b64;
+pub mod clock;
 pub mod json;
 pub mod jwk;
 pub mod jws;

@@ -51,8 +51,6 @@ pub mod keys;
 pub mod service;
 pub mod store;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 pub use config::{
     CheckProvider, GuardianConfig, IdentityProvider, IssuerConfig, JwksSource, QuotaConfig, TrustedIssuer,
 };
@@ -64,48 +62,9 @@ pub use issuer::{
 pub use keys::{Kek, KeyInfo, KeySource, KeyState, LocalKeys};
 pub use service::{AppError, app, serve, shutdown_signal};
 
-/// The time source, Unix seconds (STYLE: inject the world).
-pub trait Clock: Send + Sync {
-    /// Now.
-    fn now(&self) -> u64;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    }
-}
-
-/// A clock the caller sets (tests, demos that show expiry).
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicU64);
-
-impl ManualClock {
-    /// A clock at `now`.
-    pub fn new(now: u64) -> Self {
-        ManualClock(AtomicU64::new(now))
-    }
-    /// Sets the time.
-    pub fn set(&self, now: u64) {
-        self.0.store(now, Ordering::SeqCst);
-    }
-    /// Moves the time forward.
-    pub fn advance(&self, secs: u64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+/// Time is injected (STYLE: inject the world); the trait and both clocks live in core so that
+/// one clock drives every component in tests and demos.
+pub use ageband_core::clock::{Clock, ManualClock, SystemClock};
 
 /// An issuer identifier: `http` or `https`, a host, no query or fragment, no trailing `/`.
 pub fn normalize_issuer_url(url: &str) -> Option<String> {

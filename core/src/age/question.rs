@@ -98,6 +98,19 @@ pub struct AgeBand {
     pub under: Option<u8>,
 }
 
+impl AgeBand {
+    /// The wire label of protocol.md §8.5: `"13-15"`, `"18+"`, `"0-12"` (and `"0+"` when
+    /// neither bound is known).
+    pub fn label(&self) -> String {
+        match (self.at_least, self.under) {
+            (Some(lo), Some(hi)) => format!("{lo}-{}", hi.saturating_sub(1)),
+            (Some(lo), None) => format!("{lo}+"),
+            (None, Some(hi)) => format!("0-{}", hi.saturating_sub(1)),
+            (None, None) => "0+".to_owned(),
+        }
+    }
+}
+
 impl fmt::Display for AgeBand {
     /// "under 13", "13–15", "18+", or "unknown".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
