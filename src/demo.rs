@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::demo_idp::{DEMO_AUDIENCE, DemoIdp};
+use ageband::demo_idp::{DEMO_AUDIENCE, DemoIdp};
 
 /// Arguments of `ageband demo`.
 #[derive(clap::Args, Debug)]

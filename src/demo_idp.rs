@@ -1,7 +1,8 @@
 //! A built-in **demo identity provider — a test provider, not a real one**. It signs OIDC
-//! id_tokens (ES256) carrying a `birthdate` for fictional people, so that the demo and the
-//! end-to-end tests can exercise the `oidc_id_token` evidence path exactly as a real eID or
-//! bank-ID provider would drive it. Never configure it in production.
+//! id_tokens (ES256) carrying a `birthdate` for fictional people, and, acting as a demo check
+//! provider, check assertions (`birthdate`, `age_over` or `estimated_age` ± `margin`), so that
+//! the demo and the end-to-end tests exercise the `oidc_id_token` and `check_assertion`
+//! evidence paths exactly as real providers would drive them. Never configure it in production.
 
 use std::sync::Arc;
 
@@ -65,6 +66,17 @@ impl DemoIdp {
         });
         if let Some(n) = nonce {
             claims["nonce"] = Value::String(n.to_owned());
+        }
+        jws::sign_compact(&self.key, &header, &claims)
+    }
+
+    /// A check assertion for this issuer's `aud` with the given result claims
+    /// (`{"birthdate":…}`, `{"age_over":{"18":true}}` or `{"estimated_age":…,"margin":…}`).
+    pub fn check_assertion(&self, aud: &str, jti: &str, result: Value, now: u64) -> Result<String, SignError> {
+        let header = json!({"alg": jws::ES256, "typ": "JWT", "kid": self.key.public_jwk().thumbprint()});
+        let mut claims = json!({"iss": self.issuer, "sub": jti, "aud": aud, "jti": jti, "iat": now, "exp": now + 300});
+        if let (Value::Object(c), Value::Object(r)) = (&mut claims, result) {
+            c.extend(r);
         }
         jws::sign_compact(&self.key, &header, &claims)
     }

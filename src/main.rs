@@ -4,7 +4,6 @@
 
 mod cli;
 mod demo;
-mod demo_idp;
 mod inspect;
 
 use std::process::ExitCode;
