@@ -30,12 +30,7 @@ impl AgeOutcome {
 
     /// The band as protocol.md §8.5 spells it on the wire: `"16-17"`, `"18+"`, `"0-12"`.
     pub fn band_label(&self) -> String {
-        match (self.at_least, self.under) {
-            (Some(a), Some(u)) => format!("{a}-{}", u.saturating_sub(1)),
-            (Some(a), None) => format!("{a}+"),
-            (None, Some(u)) => format!("0-{}", u.saturating_sub(1)),
-            (None, None) => "unknown".to_owned(),
-        }
+        self.band().label()
     }
 }
 
