@@ -494,6 +494,16 @@ fn request_from(obj: &Map<String, Value>) -> Result<AuthorizationRequest, Reques
             what: "presentation_definition or scope; only dcql_query",
         });
     }
+    // A verifier that lists the formats it takes must take ours (OpenID4VP §11.1).
+    let formats = obj
+        .get("client_metadata")
+        .and_then(|m| m.get("vp_formats_supported"));
+    if formats.is_some_and(|f| f.get(TYP).is_none()) {
+        return Err(RequestError::Invalid {
+            name: "client_metadata",
+            reason: "the verifier does not take dc+sd-jwt",
+        });
+    }
     let dcql = obj
         .get("dcql_query")
         .ok_or(RequestError::Missing { name: "dcql_query" })?;
@@ -963,6 +973,23 @@ mod tests {
                     link_of(&with(good.clone(), "dcql_query", &q.to_string()))
                 },
                 |e| matches!(e, RequestError::Unsupported { .. }),
+            ),
+            (
+                "verifier takes only mdoc",
+                link_of(&with(
+                    good.clone(),
+                    "client_metadata",
+                    r#"{"vp_formats_supported":{"mso_mdoc":{}}}"#,
+                )),
+                |e| {
+                    matches!(
+                        e,
+                        RequestError::Invalid {
+                            name: "client_metadata",
+                            ..
+                        }
+                    )
+                },
             ),
             (
                 "dcql not JSON",

@@ -314,20 +314,57 @@ pub(crate) fn open(bytes: &[u8], passphrase: &str) -> Result<(FileKey, Zeroizing
     Ok((key, buf))
 }
 
-/// Pads a plaintext with spaces (insignificant JSON whitespace) to a multiple of [`PAD`].
-pub(crate) fn pad(plaintext: &mut Zeroizing<Vec<u8>>) {
-    let target = plaintext.len().div_ceil(PAD).max(1) * PAD;
-    plaintext.resize(target, b' ');
+/// A growable buffer for plaintext that zeroizes every allocation it leaves behind (a plain
+/// `Vec` would leave copies of secrets in freed memory when it grows).
+pub(crate) struct SecretBuf(Zeroizing<Vec<u8>>);
+
+impl SecretBuf {
+    /// An empty buffer with room for `capacity` bytes.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        SecretBuf(Zeroizing::new(Vec::with_capacity(capacity)))
+    }
+
+    fn reserve(&mut self, extra: usize) {
+        let needed = self.0.len() + extra;
+        if needed > self.0.capacity() {
+            let mut bigger = Zeroizing::new(Vec::with_capacity(needed.max(2 * self.0.capacity())));
+            bigger.extend_from_slice(&self.0);
+            // The old allocation is zeroized when it is dropped here.
+            self.0 = bigger;
+        }
+    }
+
+    /// Pads with spaces (insignificant JSON whitespace) to a multiple of [`PAD`] and returns
+    /// the bytes.
+    pub(crate) fn padded(mut self) -> Zeroizing<Vec<u8>> {
+        let target = self.0.len().div_ceil(PAD).max(1) * PAD;
+        self.reserve(target - self.0.len());
+        self.0.resize(target, b' ');
+        self.0
+    }
+}
+
+impl io::Write for SecretBuf {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.reserve(buf.len());
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Takes the folder's exclusive lock; it is released when the returned file is dropped
 /// (also when the process dies).
 pub(crate) fn lock(dir: &Path) -> Result<File, StoreError> {
     let path = dir.join(LOCK_NAME);
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
+    let mut opts = OpenOptions::new();
+    opts.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let f = opts
         .open(&path)
         .map_err(StoreError::io("open the lock file", &path))?;
     match f.try_lock() {
@@ -471,8 +508,9 @@ mod tests {
 
     #[test]
     fn padding() {
-        let mut p = Zeroizing::new(b"{}".to_vec());
-        pad(&mut p);
+        let mut b = SecretBuf::with_capacity(1);
+        b.write_all(b"{}").unwrap();
+        let p = b.padded();
         assert_eq!(p.len(), PAD);
         let v: serde_json::Value = serde_json::from_slice(&p).unwrap();
         assert_eq!(v, serde_json::json!({}));

@@ -323,18 +323,15 @@ impl Wallet {
     }
 
     fn image(&self) -> Result<Vec<u8>, StoreError> {
-        let mut plain = Zeroizing::new(Vec::with_capacity(2048 * self.creds.len() + store::PAD));
-        serde_json::to_writer(
-            &mut *plain,
-            &ContentsOut {
-                version: CONTENTS_VERSION,
-                credentials: &self.creds,
-            },
-        )
-        .map_err(|_| StoreError::Corrupted {
+        let mut plain = store::SecretBuf::with_capacity(2048 * self.creds.len() + store::PAD);
+        let contents = ContentsOut {
+            version: CONTENTS_VERSION,
+            credentials: &self.creds,
+        };
+        serde_json::to_writer(&mut plain, &contents).map_err(|_| StoreError::Corrupted {
             reason: "serialization failed",
         })?;
-        store::pad(&mut plain);
+        let plain = plain.padded();
         self.key.seal(&plain)
     }
 

@@ -18,7 +18,7 @@ use ageband_core::jwk::jwk_set;
 use ageband_core::jws::{HeaderRules, RingSigner, Signer, UnverifiedJws};
 use ageband_core::profile::{self, AgeVerifyOptions, CredentialTemplate, SingleIssuer};
 use ageband_core::rng::{OsRng, random_b64};
-use ageband_wallet::{EnrolError, Evidence, KdfParams, PresentError, SystemClock, Wallet};
+use ageband_wallet::{EnrolError, Evidence, KdfParams, PresentError, RequestError, SystemClock, Wallet};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -255,9 +255,27 @@ async fn get_request(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(obj) = request_object(&f, &id) else {
+    let Some(mut obj) = request_object(&f, &id) else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    match q.get("as").map(String::as_str) {
+        // The request names a response URI on another origin (localhost instead of 127.0.0.1).
+        Some("other-origin") => {
+            let r = obj["response_uri"]
+                .as_str()
+                .unwrap()
+                .replace("127.0.0.1", "localhost");
+            obj["client_id"] = json!(format!("redirect_uri:{r}"));
+            obj["response_uri"] = json!(r);
+        }
+        // The request's client_id differs from the link's.
+        Some("other-client") => {
+            let r = format!("{}/v/other/response", f.base);
+            obj["client_id"] = json!(format!("redirect_uri:{r}"));
+            obj["response_uri"] = json!(r);
+        }
+        _ => {}
+    }
     if q.get("as").map(String::as_str) == Some("jwt") {
         let jwt = format!(
             "{}.{}.",
@@ -472,6 +490,49 @@ async fn requests_by_reference_json_and_jwt() {
         assert_eq!(f.result(&id), Some(Ok(vec![(t(18), true)])), "{kind}");
     }
     assert!(w.is_empty());
+}
+
+#[tokio::test]
+async fn by_reference_refusals_share_nothing() {
+    let f = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = wallet(dir.path());
+    ageband_wallet::enrol(&mut w, &f.base, Evidence::SelfDeclared { birthdate: born(40) }, 1)
+        .await
+        .unwrap();
+    type Case = (&'static str, fn(&PresentError) -> bool);
+    let cases: [Case; 2] = [
+        ("other-origin", |e| {
+            matches!(e, PresentError::Request(RequestError::OriginMismatch))
+        }),
+        ("other-client", |e| {
+            matches!(e, PresentError::Request(RequestError::ClientIdMismatch))
+        }),
+    ];
+    for (kind, want) in cases {
+        let (id, mut link) = f.session(band(), Some(kind));
+        if kind == "other-origin" {
+            // The link names the other origin too; only request_uri points at the verifier.
+            let (cid, rest) = link.split_once("&request_uri=").unwrap();
+            link = format!("{}&request_uri={rest}", cid.replace("127.0.0.1", "localhost"));
+        }
+        let err = ageband_wallet::present(&mut w, &link, |_| panic!("no consent for a refused request"))
+            .await
+            .unwrap_err();
+        assert!(want(&err), "{kind}: {err:?}");
+        assert_eq!(f.result(&id), None, "{kind}: nothing sent");
+    }
+    // A session that is over: the request is gone (404).
+    let (id, link) = f.session(band(), Some("json"));
+    f.sessions.lock().unwrap().get_mut(&id).unwrap().result = Some(Err("expired".into()));
+    let err = ageband_wallet::present(&mut w, &link, |_| true)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PresentError::Http { step: "request", .. }),
+        "{err:?}"
+    );
+    assert_eq!(w.len(), 1);
 }
 
 #[tokio::test]
