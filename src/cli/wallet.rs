@@ -45,7 +45,9 @@ pub enum Command {
         /// Declare your own birth date (level `asserted`).
         #[arg(long, value_name = "YYYY-MM-DD")]
         self_birthdate: Option<String>,
-        /// File with an OpenID Connect id_token from an identity provider the issuer trusts.
+        /// File with an OpenID Connect id_token from an identity provider the issuer trusts. If the
+        /// provider's tokens must carry a nonce, it is a fresh c_nonce of this issuer
+        /// (`POST <issuer>/nonce`).
         #[arg(long, value_name = "FILE")]
         id_token: Option<PathBuf>,
         /// File with a JWT assertion from an age-check provider the issuer trusts.
@@ -55,7 +57,12 @@ pub enum Command {
         #[arg(long, value_name = "ADULT_WALLET_DIR", requires = "child_birthdate")]
         guardian: Option<PathBuf>,
         /// The child's birth date, with --guardian.
-        #[arg(long, value_name = "YYYY-MM-DD", requires = "guardian")]
+        #[arg(
+            long,
+            value_name = "YYYY-MM-DD",
+            requires = "guardian",
+            conflicts_with_all = ["self_birthdate", "id_token", "assertion"]
+        )]
         child_birthdate: Option<String>,
         /// How many single-use credentials to ask for (at most the issuer's batch size).
         #[arg(long, value_name = "N", default_value_t = 30)]
@@ -255,4 +262,69 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 /// Puts the real folder into messages that say `--wallet DIR`.
 fn with_dir(msg: &str, dir: &Path) -> String {
     msg.replace("--wallet DIR", &format!("--wallet {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(clap::Parser, Debug)]
+    struct Top {
+        #[command(subcommand)]
+        cmd: Sub,
+    }
+
+    #[derive(clap::Subcommand, Debug)]
+    enum Sub {
+        Wallet(WalletArgs),
+    }
+
+    fn parse(args: &str) -> Result<WalletArgs, clap::Error> {
+        let argv = std::iter::once("ageband").chain(args.split_whitespace());
+        Top::try_parse_from(argv).map(|Top { cmd: Sub::Wallet(w) }| w)
+    }
+
+    #[test]
+    fn command_line_shapes() {
+        let w = parse("wallet --wallet /tmp/w init").expect("init");
+        assert!(matches!(w.cmd, Command::Init) && w.wallet == Path::new("/tmp/w"));
+        let w = parse("wallet --wallet d enrol --issuer https://i.example --self-birthdate 2011-05-04")
+            .expect("enrol");
+        assert!(matches!(w.cmd, Command::Enrol { count: 30, .. }));
+        let w =
+            parse("wallet --wallet d enrol --issuer u --guardian p --child-birthdate 2016-02-29 --count 5")
+                .expect("guardian");
+        assert!(matches!(
+            w.cmd,
+            Command::Enrol {
+                count: 5,
+                guardian: Some(_),
+                ..
+            }
+        ));
+        let w = parse("wallet --wallet d present --yes openid4vp://?x=1").expect("present");
+        assert!(matches!(w.cmd, Command::Present { yes: true, .. }));
+        for ok in [
+            "wallet --wallet d status",
+            "wallet --wallet d purge",
+            "wallet --wallet d enrol --issuer u --id-token f",
+        ] {
+            assert!(parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "wallet init",
+            "wallet --wallet d enrol --issuer u",
+            "wallet --wallet d enrol --issuer u --self-birthdate 2000-01-01 --assertion f",
+            "wallet --wallet d enrol --issuer u --guardian p",
+            "wallet --wallet d enrol --issuer u --self-birthdate 2000-01-01 --child-birthdate 2016-01-01",
+            "wallet --wallet d present",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            with_dir("enrol again: ageband wallet --wallet DIR enrol", Path::new("/w")),
+            "enrol again: ageband wallet --wallet /w enrol"
+        );
+    }
 }

@@ -402,6 +402,17 @@ fn guardian_presentation(adult: &mut Wallet, issuer: &str, nonce: &str) -> Resul
     Ok(vp)
 }
 
+/// Fetches a fresh `c_nonce` from the issuer (protocol.md §7.3), for evidence that must be
+/// bound to it: an identity provider's id_token whose `nonce` the issuer checks.
+pub async fn issuer_nonce(issuer: &str) -> Result<String, EnrolError> {
+    let client = http::client().map_err(|source| EnrolError::Http {
+        step: "client",
+        source,
+    })?;
+    let ep = discover(&client, issuer).await?;
+    fresh_nonce(&client, &ep).await
+}
+
 async fn fresh_nonce(client: &reqwest::Client, ep: &IssuerEndpoints) -> Result<String, EnrolError> {
     let answer = http::json_object(client.post(ep.nonce.clone()), MAX_BODY)
         .await

@@ -47,7 +47,7 @@ mod testutil;
 mod wallet;
 
 pub use ageband_core::clock::{Clock, ManualClock, SystemClock};
-pub use enrol::{CONFIGURATION_ID, EnrolError, Enrolled, Evidence, MAX_COUNT, enrol};
+pub use enrol::{CONFIGURATION_ID, EnrolError, Enrolled, Evidence, MAX_COUNT, enrol, issuer_nonce};
 pub use http::HttpError;
 pub use key::HolderKey;
 pub use present::{

@@ -413,6 +413,19 @@ pub(crate) fn write_temp(dir: &Path, image: &[u8]) -> Result<PathBuf, StoreError
     Ok(tmp)
 }
 
+/// Deletes a temporary file left by a save that crashed before its rename.
+pub(crate) fn remove_stale_temp(dir: &Path) -> Result<(), StoreError> {
+    let tmp = dir.join(TMP_NAME);
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StoreError::Io {
+            op: "remove",
+            path: tmp,
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Creates the wallet folder (owner-only on Unix).
 pub(crate) fn create_dir(dir: &Path) -> Result<(), StoreError> {
     let mut b = fs::DirBuilder::new();

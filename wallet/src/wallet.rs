@@ -209,6 +209,9 @@ impl Wallet {
                 reason: "unknown contents version",
             });
         }
+        // A save that crashed before its rename left a temporary file; it may hold credentials
+        // that were used since. We hold the lock, so no writer is using it.
+        store::remove_stale_temp(&dir)?;
         Ok(Wallet {
             dir,
             key,
@@ -617,8 +620,18 @@ mod tests {
         drop(one_less);
         drop(w);
         assert!(dir.path().join(store::TMP_NAME).exists());
+        // A wrong passphrase changes nothing, not even the stale temporary file.
+        assert!(matches!(
+            Wallet::open(dir.path(), "nope"),
+            Err(StoreError::WrongPassphrase)
+        ));
+        assert!(dir.path().join(store::TMP_NAME).exists());
         let mut w = reopen(dir.path()).unwrap();
         assert_eq!(w.len(), 3, "the old wallet is intact");
+        assert!(
+            !dir.path().join(store::TMP_NAME).exists(),
+            "the stale temporary file is gone"
+        );
         // A half-written temporary file (crash during the write) is just as harmless,
         // and the next save replaces it.
         std::fs::write(dir.path().join(store::TMP_NAME), &new_image[..100]).unwrap();

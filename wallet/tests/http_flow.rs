@@ -536,6 +536,20 @@ async fn by_reference_refusals_share_nothing() {
 }
 
 #[tokio::test]
+async fn issuer_nonce_is_a_live_c_nonce() {
+    let f = start().await;
+    let n = ageband_wallet::issuer_nonce(&f.base).await.unwrap();
+    assert!(f.nonces.lock().unwrap().contains(&n));
+    let err = ageband_wallet::issuer_nonce("http://example.com")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, EnrolError::Http { step: "metadata", .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
 async fn decline_shares_nothing_and_keeps_the_credential() {
     let f = start().await;
     let dir = tempfile::tempdir().unwrap();
