@@ -193,13 +193,22 @@ impl FileKey {
             argon2::Params::new(params.m_kib, params.t, params.p, Some(32)).map_err(|_| StoreError::Kdf {
                 reason: "Argon2id parameters rejected",
             })?;
+        let block_count = p.block_count();
         let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, p);
         let mut master = Zeroizing::new([0u8; 32]);
+        // Argon2's working memory is derived from the passphrase: wipe it, not just free it.
+        let mut blocks = Zeroizing::new(vec![argon2::Block::default(); block_count]);
         argon
-            .hash_password_into(passphrase.as_bytes(), &salt, master.as_mut())
+            .hash_password_into_with_memory(
+                passphrase.as_bytes(),
+                &salt,
+                master.as_mut(),
+                blocks.as_mut_slice(),
+            )
             .map_err(|_| StoreError::Kdf {
                 reason: "Argon2id failed",
             })?;
+        drop(blocks);
         let enc = Zeroizing::new(sub_key(ENC_LABEL, &master));
         let mut check = [0u8; CHECK_LEN];
         check.copy_from_slice(&sub_key(CHECK_LABEL, &master)[..CHECK_LEN]);
