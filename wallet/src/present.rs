@@ -1012,6 +1012,32 @@ mod tests {
         }
     }
 
+    #[test]
+    fn mangled_links_never_panic() {
+        let good = link_of(&params(&dcql(&band())));
+        let decoded = url::form_urlencoded::parse(good.split_once('?').unwrap().1.as_bytes())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        for base in [good.as_str(), decoded.as_str()] {
+            for i in 0..base.len() {
+                if !base.is_char_boundary(i) {
+                    continue;
+                }
+                let _ = parse_link(&base[..i]);
+                for c in ['%', '&', '=', '"', '{', ']', '\\', '\u{0}', 'é'] {
+                    let mut m = base.to_owned();
+                    let end = (i + 1..=m.len())
+                        .find(|&j| m.is_char_boundary(j))
+                        .unwrap_or(m.len());
+                    m.replace_range(i..end, &c.to_string());
+                    let _ = parse_link(&m);
+                }
+            }
+        }
+        assert!(parse_link(&good).is_ok());
+    }
+
     fn wallet_with(dir: &std::path::Path, ages: &[(u8, &str)]) -> Wallet {
         let now = Date::parse("2026-11-29").unwrap().unix_seconds() + 3600;
         let mut w = Wallet::create_with(

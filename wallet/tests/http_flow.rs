@@ -549,6 +549,31 @@ async fn issuer_nonce_is_a_live_c_nonce() {
     );
 }
 
+/// The futures can be spawned on a multi-threaded runtime.
+#[tokio::test]
+async fn futures_are_send() {
+    fn send<T: Send>(t: T) -> T {
+        t
+    }
+    let f = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = wallet(dir.path());
+    let base = f.base.clone();
+    let done = tokio::spawn(async move {
+        let ev = Evidence::SelfDeclared { birthdate: born(20) };
+        let r = send(ageband_wallet::enrol(&mut w, &base, ev, 1))
+            .await
+            .map(|e| e.count);
+        (r, w)
+    });
+    let (r, mut w) = done.await.unwrap();
+    assert_eq!(r.unwrap(), 1);
+    let (_, link) = f.session(band(), None);
+    send(ageband_wallet::present(&mut w, &link, |_| true))
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn decline_shares_nothing_and_keeps_the_credential() {
     let f = start().await;
