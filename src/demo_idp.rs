@@ -72,9 +72,16 @@ impl DemoIdp {
 
     /// A check assertion for this issuer's `aud` with the given result claims
     /// (`{"birthdate":…}`, `{"age_over":{"18":true}}` or `{"estimated_age":…,"margin":…}`).
-    pub fn check_assertion(&self, aud: &str, jti: &str, result: Value, now: u64) -> Result<String, SignError> {
+    pub fn check_assertion(
+        &self,
+        aud: &str,
+        jti: &str,
+        result: Value,
+        now: u64,
+    ) -> Result<String, SignError> {
         let header = json!({"alg": jws::ES256, "typ": "JWT", "kid": self.key.public_jwk().thumbprint()});
-        let mut claims = json!({"iss": self.issuer, "sub": jti, "aud": aud, "jti": jti, "iat": now, "exp": now + 300});
+        let mut claims =
+            json!({"iss": self.issuer, "sub": jti, "aud": aud, "jti": jti, "iat": now, "exp": now + 300});
         if let (Value::Object(c), Value::Object(r)) = (&mut claims, result) {
             c.extend(r);
         }

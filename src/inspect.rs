@@ -70,7 +70,7 @@ fn decode_jwt(jwt: &str) -> anyhow::Result<Value> {
     }
     let seg = |s: &str, what: &str| -> anyhow::Result<Value> {
         let bytes = b64::decode(s, 8192).with_context(|| format!("{what} is not base64url"))?;
-        Ok(json::parse_value(&bytes, 8192).with_context(|| format!("{what} is not strict JSON"))?)
+        json::parse_value(&bytes, 8192).with_context(|| format!("{what} is not strict JSON"))
     };
     Ok(json!({"header": seg(parts[0], "header")?, "payload": seg(parts[1], "payload")?}))
 }

@@ -29,8 +29,16 @@ fn band(age: i64) -> (Value, Value) {
 
 /// The three platform questions and the exact (at_least, under) each age must yield.
 fn questions(age: i64) -> Vec<(Value, (Value, Value))> {
-    let at_least_16 = if age >= 16 { (json!(16), Value::Null) } else { (Value::Null, json!(16)) };
-    let under_13 = if age < 13 { (Value::Null, json!(13)) } else { (json!(13), Value::Null) };
+    let at_least_16 = if age >= 16 {
+        (json!(16), Value::Null)
+    } else {
+        (Value::Null, json!(16))
+    };
+    let under_13 = if age < 13 {
+        (Value::Null, json!(13))
+    } else {
+        (json!(13), Value::Null)
+    };
     vec![
         (json!({"at_least": 16, "allow_negative": true}), at_least_16),
         (json!({"under": 13, "allow_negative": true}), under_13),
@@ -42,7 +50,8 @@ fn questions(age: i64) -> Vec<(Value, (Value, Value))> {
 async fn every_evidence_kind_and_age_gets_the_exact_answer() {
     let sys = System::start(1).await;
     let mut parent = sys.wallet("parent");
-    sys.enrol(&mut parent, Kind::IdToken, sys.born(40), None, 10).await;
+    sys.enrol(&mut parent, Kind::IdToken, sys.born(40), None, 10)
+        .await;
     for kind in [Kind::SelfDeclared, Kind::IdToken, Kind::Check, Kind::Guardian] {
         for age in [10, 12, 13, 15, 16, 17, 18, 30] {
             if kind == Kind::Guardian && age >= 18 {
@@ -54,10 +63,20 @@ async fn every_evidence_kind_and_age_gets_the_exact_answer() {
             for (question, (at_least, under)) in questions(age) {
                 let (status, presented) = sys.ask(0, question.clone(), &mut w).await;
                 presented.unwrap_or_else(|e| panic!("{kind:?} {age} {question}: {e}"));
-                assert_eq!(status["status"], "verified", "{kind:?} {age} {question}: {status}");
+                assert_eq!(
+                    status["status"], "verified",
+                    "{kind:?} {age} {question}: {status}"
+                );
                 let o = &status["outcome"];
-                assert_eq!((&o["at_least"], &o["under"]), (&at_least, &under), "{kind:?} {age} {question}");
-                assert_eq!((o["assurance"].as_str().unwrap(), o["source"].as_str().unwrap()), level(kind));
+                assert_eq!(
+                    (&o["at_least"], &o["under"]),
+                    (&at_least, &under),
+                    "{kind:?} {age} {question}"
+                );
+                assert_eq!(
+                    (o["assurance"].as_str().unwrap(), o["source"].as_str().unwrap()),
+                    level(kind)
+                );
                 assert_eq!(o["issuer"], sys.issuer_url.as_str());
             }
             assert_eq!(w.status().unused, 0, "every credential used once");
@@ -81,7 +100,9 @@ async fn birthdays_on_the_threshold_day_and_on_29_february() {
     // 13 tomorrow: the predicate is left out (7-day rule), so "under 13?" cannot be answered.
     let mut w = sys.wallet("birthday-tomorrow");
     sys.enrol(&mut w, Kind::IdToken, d("2013-07-02"), None, 1).await;
-    let (status, presented) = sys.ask(0, json!({"under": 13, "allow_negative": true}), &mut w).await;
+    let (status, presented) = sys
+        .ask(0, json!({"under": 13, "allow_negative": true}), &mut w)
+        .await;
     assert!(presented.is_err(), "no credential can answer");
     assert_ne!(status["status"], "verified");
 
@@ -118,7 +139,9 @@ async fn replays_wrong_audience_and_expiry_are_rejected() {
 
     // A verified session, then its response replayed into the same session.
     let session = sys.create_session(0, &json!({"band": [13, 16, 18]})).await;
-    ageband_wallet::present(&mut w, session["link"].as_str().unwrap(), |_| true).await.unwrap();
+    ageband_wallet::present(&mut w, session["link"].as_str().unwrap(), |_| true)
+        .await
+        .unwrap();
     let id = session["id"].as_str().unwrap();
     let vp_token = sys.seen(0).pop().unwrap();
     let state = query_param(session["link"].as_str().unwrap(), "state");
@@ -129,8 +152,16 @@ async fn replays_wrong_audience_and_expiry_are_rejected() {
         .send()
         .await
         .unwrap();
-    assert!(replay.status().is_client_error(), "replay into a finished session: {}", replay.status());
-    assert_eq!(sys.status(0, id).await["status"], "verified", "the first answer stands");
+    assert!(
+        replay.status().is_client_error(),
+        "replay into a finished session: {}",
+        replay.status()
+    );
+    assert_eq!(
+        sys.status(0, id).await["status"],
+        "verified",
+        "the first answer stands"
+    );
 
     // The same response replayed into a fresh session at the same verifier: other nonce.
     let fresh = sys.create_session(0, &json!({"band": [13, 16, 18]})).await;
@@ -165,13 +196,31 @@ async fn rotated_keys_still_verify_and_removed_keys_do_not() {
     sys.refresh_keys().await;
 
     let (status, _) = sys.ask(0, json!({"at_least": 18}), &mut old).await;
-    assert_eq!(status["status"], "verified", "a credential of the rotated key: {status}");
+    assert_eq!(
+        status["status"], "verified",
+        "a credential of the rotated key: {status}"
+    );
     let mut new = sys.wallet("new-key");
     sys.enrol(&mut new, Kind::IdToken, sys.born(20), None, 1).await;
     let (status, _) = sys.ask(0, json!({"at_least": 18}), &mut new).await;
-    assert_eq!(status["status"], "verified", "a credential of the new key: {status}");
-    let jwks: Value = sys.http.get(format!("{}/.well-known/jwt-vc-issuer", sys.issuer_url)).send().await.unwrap().json().await.unwrap();
-    assert_eq!(jwks["jwks"]["keys"].as_array().unwrap().len(), 2, "the retired key stays published");
+    assert_eq!(
+        status["status"], "verified",
+        "a credential of the new key: {status}"
+    );
+    let jwks: Value = sys
+        .http
+        .get(format!("{}/.well-known/jwt-vc-issuer", sys.issuer_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        jwks["jwks"]["keys"].as_array().unwrap().len(),
+        2,
+        "the retired key stays published"
+    );
 
     keys.remove(&first, T0, true).unwrap();
     sys.refresh_keys().await;
@@ -184,14 +233,23 @@ async fn post_response(sys: &System, v: usize, session: &Value, vp_token: &str) 
     let link = session["link"].as_str().unwrap();
     let state = query_param(link, "state");
     let response_uri = query_param(link, "response_uri");
-    let r = sys.http.post(response_uri).form(&[("vp_token", vp_token), ("state", state.as_str())]).send().await.unwrap();
+    let r = sys
+        .http
+        .post(response_uri)
+        .form(&[("vp_token", vp_token), ("state", state.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_client_error(), "{}", r.status());
     sys.status(v, session["id"].as_str().unwrap()).await
 }
 
 fn query_param(link: &str, name: &str) -> String {
     let url = url::Url::parse(link).unwrap();
-    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).unwrap()
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -220,7 +278,10 @@ async fn two_presentations_of_one_batch_share_only_what_everyone_shares() {
     let haystack = a1.haystack();
     for secret in a0.per_credential() {
         for w in secret.windows(8) {
-            assert!(!haystack.windows(8).any(|h| h == w), "A's two presentations share bytes of a per-credential value");
+            assert!(
+                !haystack.windows(8).any(|h| h == w),
+                "A's two presentations share bytes of a per-credential value"
+            );
         }
     }
     // What remains is batch-wide: the same for another person issued that day (C).
@@ -306,16 +367,27 @@ async fn outcome_and_session_carry_nothing_but_the_answer() {
     let outcome = status["outcome"].as_object().unwrap();
     let mut keys: Vec<&str> = outcome.keys().map(String::as_str).collect();
     keys.sort();
-    assert_eq!(keys, ["assurance", "at_least", "band", "issuer", "source", "under"]);
+    assert_eq!(
+        keys,
+        ["assurance", "at_least", "band", "issuer", "source", "under"]
+    );
 
     // Nothing of the presentation reaches the platform: no token, disclosure, salt or key.
     let vp = presentation_of(&sys.seen(0)[0]);
     let text = status.to_string();
-    let mut secrets: Vec<String> = vp.split('~').filter(|p| !p.is_empty()).map(str::to_owned).collect();
+    let mut secrets: Vec<String> = vp
+        .split('~')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
     for part in vp.split(['~', '.']).filter(|p| p.len() >= 16) {
         secrets.push(part.to_owned());
     }
-    for d in vp.split('~').skip(1).filter(|d| !d.is_empty() && !d.contains('.')) {
+    for d in vp
+        .split('~')
+        .skip(1)
+        .filter(|d| !d.is_empty() && !d.contains('.'))
+    {
         let disclosure = ageband_core::sdjwt::Disclosure::parse(d).unwrap();
         let raw: Value = serde_json::from_slice(&ageband_core::b64::decode(d, 1024).unwrap()).unwrap();
         secrets.push(raw[0].as_str().unwrap().to_owned()); // the salt
@@ -341,13 +413,19 @@ async fn outcome_and_session_carry_nothing_but_the_answer() {
     for entry in std::fs::read_dir(sys.issuer_dir.path()).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
         for s in &spellings {
-            assert!(!bytes.windows(s.len()).any(|w| w == s.as_bytes()), "issuer store holds {s}");
+            assert!(
+                !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
+                "issuer store holds {s}"
+            );
         }
     }
     // Nor does any log line of any component, at TRACE level; nor the presentation itself.
     let logs = logs.lock().unwrap().clone();
     assert!(!logs.is_empty(), "logs were captured");
     for s in spellings.iter().chain(secrets.iter()) {
-        assert!(!logs.windows(s.len()).any(|w| w == s.as_bytes()), "a log line holds {s}");
+        assert!(
+            !logs.windows(s.len()).any(|w| w == s.as_bytes()),
+            "a log line holds {s}"
+        );
     }
 }

@@ -102,10 +102,18 @@ impl System {
         oidc.require_nonce = false;
         let mut check = CheckProvider::new(idp.issuer(), JwksSource::Inline(idp.jwks()));
         check.id = "demo-check".into();
-        let mut config = IssuerConfig { identity_providers: vec![oidc], check_providers: vec![check], ..IssuerConfig::default() };
+        let mut config = IssuerConfig {
+            identity_providers: vec![oidc],
+            check_providers: vec![check],
+            ..IssuerConfig::default()
+        };
         config.guardian.batches_per_adult_credential = 100;
         let issuer_dir = tempfile::tempdir().unwrap();
-        let opts = OpenOptions { kek: Some(Kek::from_bytes(KEK)), clock: Some(clocks.issuer.clone()), ..OpenOptions::default() };
+        let opts = OpenOptions {
+            kek: Some(Kek::from_bytes(KEK)),
+            clock: Some(clocks.issuer.clone()),
+            ..OpenOptions::default()
+        };
         let issuer = Arc::new(Issuer::open_with(issuer_dir.path(), config, opts).unwrap());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let issuer_url = format!("http://{}", listener.local_addr().unwrap());
@@ -117,7 +125,10 @@ impl System {
         for _ in 0..n_verifiers {
             verifiers.push(start_verifier(&issuer_url, clocks.verifier.clone(), shutdown()).await);
         }
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
         System {
             clocks,
             idp,
@@ -146,26 +157,49 @@ impl System {
 
     /// A fresh, empty wallet (cheap key derivation for tests).
     pub fn wallet(&self, name: &str) -> Wallet {
-        Wallet::create_with(self.wallets_dir.path().join(name), "pass", KdfParams::INSECURE_TEST, self.clocks.wallet.clone())
-            .unwrap()
+        Wallet::create_with(
+            self.wallets_dir.path().join(name),
+            "pass",
+            KdfParams::INSECURE_TEST,
+            self.clocks.wallet.clone(),
+        )
+        .unwrap()
     }
 
     fn subject(&self) -> String {
-        format!("person-{}", self.next_subject.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+        format!(
+            "person-{}",
+            self.next_subject
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        )
     }
 
     /// Enrols `wallet` with evidence of `kind` for someone born on `birth`.
-    pub async fn enrol(&self, wallet: &mut Wallet, kind: Kind, birth: Date, guardian: Option<&mut Wallet>, count: usize) {
+    pub async fn enrol(
+        &self,
+        wallet: &mut Wallet,
+        kind: Kind,
+        birth: Date,
+        guardian: Option<&mut Wallet>,
+        count: usize,
+    ) {
         let now = self.clocks.issuer.now();
         let evidence = match kind {
-            Kind::SelfDeclared => Evidence::SelfDeclared { birthdate: BirthDate::new(birth) },
+            Kind::SelfDeclared => Evidence::SelfDeclared {
+                birthdate: BirthDate::new(birth),
+            },
             Kind::IdToken => Evidence::IdToken {
                 id_token: Zeroizing::new(self.idp.id_token(&self.subject(), birth, None, now).unwrap()),
             },
             Kind::Check => Evidence::Assertion {
                 assertion: Zeroizing::new(
                     self.idp
-                        .check_assertion(&self.issuer_url, &self.subject(), json!({"birthdate": birth.to_string()}), now)
+                        .check_assertion(
+                            &self.issuer_url,
+                            &self.subject(),
+                            json!({"birthdate": birth.to_string()}),
+                            now,
+                        )
                         .unwrap(),
                 ),
             },
@@ -174,12 +208,22 @@ impl System {
                 child_birthdate: BirthDate::new(birth),
             },
         };
-        ageband_wallet::enrol(wallet, &self.issuer_url, evidence, count).await.unwrap();
+        ageband_wallet::enrol(wallet, &self.issuer_url, evidence, count)
+            .await
+            .unwrap();
     }
 
     /// Creates a session at verifier `v`, lets `wallet` answer it, and returns the final
     /// session status and what the wallet's call returned.
-    pub async fn ask(&self, v: usize, question: Value, wallet: &mut Wallet) -> (Value, Result<ageband_wallet::Presented, ageband_wallet::PresentError>) {
+    pub async fn ask(
+        &self,
+        v: usize,
+        question: Value,
+        wallet: &mut Wallet,
+    ) -> (
+        Value,
+        Result<ageband_wallet::Presented, ageband_wallet::PresentError>,
+    ) {
         let session = self.create_session(v, &question).await;
         let link = session["link"].as_str().unwrap().to_owned();
         let presented = ageband_wallet::present(wallet, &link, |_| true).await;
@@ -200,7 +244,13 @@ impl System {
     }
 
     pub async fn status(&self, v: usize, id: &str) -> Value {
-        let r = self.http.get(format!("{}/v1/sessions/{id}", self.verifiers[v].url)).bearer_auth(API_KEY).send().await.unwrap();
+        let r = self
+            .http
+            .get(format!("{}/v1/sessions/{id}", self.verifiers[v].url))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         r.json().await.unwrap()
     }
@@ -209,7 +259,8 @@ impl System {
     /// refresh is told it is a year later each time, past any cache lifetime).
     pub async fn refresh_keys(&self) {
         let fetcher = KeyFetcher::new().unwrap();
-        let later = T0 + 365 * DAY * u64::from(self.refreshes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1);
+        let later =
+            T0 + 365 * DAY * u64::from(self.refreshes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1);
         for v in &self.verifiers {
             let results = v.state.verifier().trust().refresh(&fetcher, later).await;
             assert!(!results.is_empty(), "a refresh happened");
@@ -262,7 +313,11 @@ async fn start_verifier(
     let s = state.clone();
     tokio::spawn(async move { ageband_verifier::server::serve(real, s, shutdown).await });
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let forward = Proxy { to: real_url, seen: seen.clone(), http: reqwest::Client::new() };
+    let forward = Proxy {
+        to: real_url,
+        seen: seen.clone(),
+        http: reqwest::Client::new(),
+    };
     let app = axum::Router::new().fallback(relay).with_state(Arc::new(forward));
     tokio::spawn(async move { axum::serve(proxy, app).await });
     VerifierSvc { url, state, seen }
@@ -275,7 +330,13 @@ struct Proxy {
 }
 
 /// Forwards a request unchanged and records `vp_token` form fields.
-async fn relay(State(p): State<Arc<Proxy>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> (StatusCode, HeaderMap, Bytes) {
+async fn relay(
+    State(p): State<Arc<Proxy>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, HeaderMap, Bytes) {
     if uri.path().ends_with("/response") {
         for (k, v) in url::form_urlencoded::parse(&body) {
             if k == "vp_token" {
@@ -283,7 +344,10 @@ async fn relay(State(p): State<Arc<Proxy>>, method: Method, uri: Uri, headers: H
             }
         }
     }
-    let mut req = p.http.request(method, format!("{}{}", p.to, uri.path_and_query().map_or("", |q| q.as_str())));
+    let mut req = p.http.request(
+        method,
+        format!("{}{}", p.to, uri.path_and_query().map_or("", |q| q.as_str())),
+    );
     for (k, v) in &headers {
         if k != "host" && k != "content-length" {
             req = req.header(k, v);
