@@ -46,6 +46,8 @@ struct Services {
     idp_url: String,
     issuer_url: String,
     verifier_url: String,
+    /// The platforms' bearer key for the verifier service (random per run).
+    api_key: String,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -81,8 +83,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             services.issuer_url
         );
         println!(
-            "  curl -s -X POST {}/v1/sessions -H 'content-type: application/json' -d '{{\"band\":[13,16,18]}}'",
-            services.verifier_url
+            "  curl -s -X POST {}/v1/sessions -H 'authorization: Bearer {}' -H 'content-type: application/json' -d '{{\"band\":[13,16,18]}}'",
+            services.verifier_url, services.api_key
         );
         println!("  ageband wallet --wallet /tmp/w present '<link from the answer>'");
         tokio::signal::ctrl_c().await.ok();
@@ -135,10 +137,9 @@ async fn start(dir: &std::path::Path) -> anyhow::Result<Services> {
     let trust = TrustList::new(vec![TrustedIssuer::fetched(issuer_url.clone())])?;
     let verifier_listener = TcpListener::bind("127.0.0.1:0").await?;
     let verifier_url = format!("http://{}", verifier_listener.local_addr()?);
-    let state = AppState::new(
-        Verifier::from_trust_list(trust),
-        ServiceConfig::new(verifier_url.clone()),
-    )?;
+    let api_key = ageband_core::rng::random_b64(&mut ageband_core::rng::OsRng::new(), 16)?;
+    let config = ServiceConfig::new(verifier_url.clone()).with_api_key(api_key.clone());
+    let state = AppState::new(Verifier::from_trust_list(trust), config)?;
     let sd = shutdown();
     tasks.push(tokio::spawn(async move {
         if let Err(e) = ageband_verifier::server::serve(verifier_listener, state, sd).await {
@@ -150,6 +151,7 @@ async fn start(dir: &std::path::Path) -> anyhow::Result<Services> {
         idp_url,
         issuer_url,
         verifier_url,
+        api_key,
         stop,
         tasks,
     })
@@ -230,6 +232,7 @@ async fn story(s: &Services, dir: &std::path::Path, count: usize) -> anyhow::Res
         for p in people.iter_mut() {
             let session: Value = http
                 .post(format!("{}/v1/sessions", s.verifier_url))
+                .bearer_auth(&s.api_key)
                 .json(question)
                 .send()
                 .await?
@@ -241,6 +244,7 @@ async fn story(s: &Services, dir: &std::path::Path, count: usize) -> anyhow::Res
             let presented = ageband_wallet::present(&mut p.wallet, link, |_summary| true).await;
             let status: Value = http
                 .get(format!("{}/v1/sessions/{id}", s.verifier_url))
+                .bearer_auth(&s.api_key)
                 .send()
                 .await?
                 .error_for_status()?

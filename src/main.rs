@@ -38,7 +38,12 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // Services say what they do at `info`; the other commands only warn.
+    let serving = matches!(
+        cli.cmd,
+        Cmd::Issuer(cli::issuer::Command::Serve { .. }) | Cmd::Verifier(cli::verifier::Command::Serve(_))
+    );
+    init_tracing(if serving { "info" } else { "warn" });
     let result = match cli.cmd {
         Cmd::Verify(args) => return cli::verifier::verify(args),
         Cmd::Inspect(args) => inspect::run(args),
@@ -56,11 +61,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to standard error, filtered by `RUST_LOG` (default `warn`). Spans name matched
+/// Logs go to standard error, filtered by `RUST_LOG` (default `level`). Spans name matched
 /// routes only; no handler logs tokens, credentials, birth dates or subject identifiers.
-fn init_tracing() {
+fn init_tracing(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -75,12 +75,6 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
             public_url,
             config,
         } => {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-                )
-                .try_init();
             let mut cfg = match &config {
                 Some(path) => {
                     IssuerConfig::from_file(path).with_context(|| format!("loading {}", path.display()))?
