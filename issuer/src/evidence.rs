@@ -5,15 +5,20 @@
 //! types ([`SecretString`], then core's `BirthDate`); no error or log line carries them.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use ageband_core::age::{
     AgeError, AgeFacts, AssuranceLevel, BirthDate, Date, Source, Threshold, facts_from_birth_date,
     facts_from_estimate,
 };
+use ageband_core::clock::ManualClock;
 use ageband_core::jwk::PublicJwk;
 use ageband_core::jws::{HeaderRules, UnverifiedJws};
-use ageband_core::profile::{self, AgeVerifyOptions};
-use ageband_core::sdjwt::{IssuerKeys, VerifyError};
+use ageband_core::profile;
+use ageband_core::sdjwt::VerifyError;
+use ageband_verifier::{
+    AgeQuestion, AgeRequest, TrustList, TrustedIssuer, Verifier, VerifyError as GuardianCheck,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -216,7 +221,8 @@ pub enum EvidenceError {
     /// The adult's presentation failed verification.
     #[error("guardian presentation rejected: {}", .0.kind())]
     Presentation(VerifyError),
-    /// The adult's presentation does not disclose exactly `age_over_18` = true.
+    /// The adult's presentation does not disclose exactly `age_over_18` = true (it answers
+    /// no other question, discloses more, or is not an adult's).
     #[error("guardian presentation must disclose exactly age_over_18 = true")]
     NotAdult,
     /// The adult's credential is below the configured level.
@@ -472,24 +478,35 @@ impl Issuer {
         }
         let me = self.credential_issuer().ok_or(EvidenceError::NoIssuerUrl)?;
         self.consume_nonce(nonce, now)?;
-        let mut trusted: Vec<(String, String, PublicJwk)> = Vec::new();
+        // The adult's presentation is checked by the verifier library, as any platform would:
+        // "at least 18?" with this issuer's c_nonce and identifier as nonce and audience, at the
+        // configured minimum level, against this issuer's own keys and the trusted issuers.
+        let mut by_issuer: BTreeMap<&str, Vec<PublicJwk>> = BTreeMap::new();
         if self.config.guardian.trust_self {
-            for k in self.keys.published(now)? {
-                trusted.push((me.to_owned(), k.thumbprint(), k));
-            }
+            by_issuer.entry(me).or_default().extend(self.keys.published(now)?);
         }
         for (iss, k) in &self.guardian_trust {
-            trusted.push((iss.clone(), k.thumbprint(), k.clone()));
+            by_issuer.entry(iss.as_str()).or_default().push(k.clone());
         }
-        let resolver = Trusted(trusted);
-        let opts = AgeVerifyOptions::new(now, me, nonce);
-        let claims = profile::verify(presentation, &resolver, &opts).map_err(EvidenceError::Presentation)?;
+        let min = self.config.guardian.min_adult_level;
+        let trust = TrustList::new(
+            by_issuer
+                .into_iter()
+                .map(|(iss, keys)| TrustedIssuer::pinned(iss, keys).min_assurance(min))
+                .collect(),
+        )
+        .map_err(|_| EvidenceError::Presentation(VerifyError::UnknownKey))?;
+        let verifier = Verifier::from_trust_list(trust).with_clock(Arc::new(ManualClock::new(now)));
         let eighteen = Threshold::new(18).map_err(|_| EvidenceError::NotAdult)?;
-        if claims.predicates != [(eighteen, true)] {
-            return Err(EvidenceError::NotAdult);
-        }
-        if claims.assurance < self.config.guardian.min_adult_level {
-            return Err(EvidenceError::AdultLevelTooLow);
+        let request = AgeRequest::with_nonce(AgeQuestion::AtLeast(eighteen), me, nonce)
+            .map_err(|_| EvidenceError::Nonce)?
+            .min_assurance(min);
+        match verifier.verify(presentation, &request) {
+            Ok(outcome) if outcome.at_least == Some(18) => {}
+            Ok(_) => return Err(EvidenceError::NotAdult),
+            Err(GuardianCheck::Credential(e)) => return Err(EvidenceError::Presentation(e)),
+            Err(GuardianCheck::AssuranceTooLow { .. }) => return Err(EvidenceError::AdultLevelTooLow),
+            Err(_) => return Err(EvidenceError::NotAdult),
         }
         // The quota subject is the adult credential's holder key (privacy.md §8).
         let holder = holder_thumbprint(presentation).ok_or(EvidenceError::NotAdult)?;
@@ -590,18 +607,6 @@ fn holder_thumbprint(presentation: &str) -> Option<String> {
     .ok()?;
     let jwk = PublicJwk::from_json(parsed.payload.get("cnf")?.get("jwk")?).ok()?;
     Some(jwk.thumbprint())
-}
-
-struct Trusted(Vec<(String, String, PublicJwk)>);
-
-impl IssuerKeys for Trusted {
-    fn issuer_key(&self, kid: Option<&str>) -> Option<(&str, &PublicJwk)> {
-        let kid = kid?;
-        self.0
-            .iter()
-            .find(|(_, k, _)| k == kid)
-            .map(|(iss, _, key)| (iss.as_str(), key))
-    }
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@
 //! revocation or status lists, no blind-token profile (DESIGN §9), no TLS termination (run it
 //! behind a TLS proxy), no fetching of provider keys at run time (they are pinned).
 //!
-//! Credential verification in the guardian path uses `ageband_core::profile::verify` with a
-//! resolver over this issuer's own published keys and the configured trusted issuers.
+//! The adult's presentation in the guardian path is checked by `ageband-verifier`, as a platform
+//! would check it, against this issuer's own published keys and the configured trusted issuers.
 //!
 //! ```
 //! use std::sync::Arc;
