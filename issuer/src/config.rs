@@ -251,10 +251,10 @@ impl IssuerConfig {
         if self.quota.batches == 0 || self.quota.period_days == 0 {
             return invalid("quota: batches and period_days must be positive");
         }
-        if let Some(url) = &self.public_url {
-            if crate::normalize_issuer_url(url).is_none() {
-                return invalid("public_url: an http(s) URL without query or fragment");
-            }
+        if let Some(url) = &self.public_url
+            && crate::normalize_issuer_url(url).is_none()
+        {
+            return invalid("public_url: an http(s) URL without query or fragment");
         }
         let mut ids = std::collections::HashSet::new();
         for (id, iss) in self
@@ -297,10 +297,10 @@ impl JwksSource {
 }
 
 fn resolve(src: &mut JwksSource, base: &Path) {
-    if let JwksSource::File(p) = src {
-        if p.is_relative() {
-            *p = base.join(&*p);
-        }
+    if let JwksSource::File(p) = src
+        && p.is_relative()
+    {
+        *p = base.join(&*p);
     }
 }
 

@@ -360,16 +360,16 @@ fn check_times(payload: &Map<String, Value>, opts: &VerifyOptions<'_>) -> Result
             Some(v) => v.as_u64().map(Some).ok_or(VerifyError::InvalidClaim { name }),
         }
     };
-    if let Some(exp) = time("exp")? {
-        if opts.now >= exp.saturating_add(opts.skew) {
-            return Err(VerifyError::Expired);
-        }
+    if let Some(exp) = time("exp")?
+        && opts.now >= exp.saturating_add(opts.skew)
+    {
+        return Err(VerifyError::Expired);
     }
     for name in ["iat", "nbf"] {
-        if let Some(t) = time(name)? {
-            if t > opts.now.saturating_add(opts.skew) {
-                return Err(VerifyError::NotYetValid);
-            }
+        if let Some(t) = time(name)?
+            && t > opts.now.saturating_add(opts.skew)
+        {
+            return Err(VerifyError::NotYetValid);
         }
     }
     Ok(())
