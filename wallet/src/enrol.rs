@@ -80,7 +80,7 @@ impl fmt::Debug for Evidence<'_> {
 #[derive(Debug, thiserror::Error)]
 pub enum EnrolError {
     /// An HTTP exchange failed or the issuer answered with an error.
-    #[error("{step}: {source}")]
+    #[error("{step}")]
     Http {
         /// The protocol step (`metadata`, `evidence`, `token`, `nonce`, `credential`, `keys`).
         step: &'static str,

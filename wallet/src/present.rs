@@ -128,7 +128,7 @@ pub enum PresentError {
     Request(#[from] RequestError),
     /// Fetching the request (`step` = `request`; nothing was shared) or sending the response
     /// (`response`; the credential is used up) failed.
-    #[error("{step}: {source}")]
+    #[error("{step}")]
     Http {
         /// `request` or `response`.
         step: &'static str,

@@ -678,7 +678,13 @@ async fn a_bad_batch_stores_nothing() {
     let err = ageband_wallet::enrol(&mut w, &f.base, Evidence::SelfDeclared { birthdate: future }, 3)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("invalid_evidence"), "{err}");
+    let mut chain = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        chain.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    assert!(chain.contains("invalid_evidence"), "{chain}");
     assert!(w.is_empty());
 }
 
