@@ -31,6 +31,9 @@ pub enum TokenProblem {
     /// Its `alg` is not one the provider's keys support (RS256, ES256, EdDSA).
     #[error("token algorithm not accepted for this provider")]
     Algorithm,
+    /// The token's `kid` names none of the provider's pinned keys.
+    #[error("token key is not one of the provider's keys")]
+    UnknownKey,
     /// No provider key verifies the signature.
     #[error("token signature does not verify")]
     BadSignature,
@@ -149,17 +152,20 @@ impl ProviderKeys {
         }
         let meta = Token::decode_metadata(token).map_err(|_| TokenProblem::Malformed)?;
         let alg = meta.algorithm();
-        let candidates: Vec<&Key> = self
-            .keys
-            .iter()
-            .filter(|(kid, k)| {
-                k.alg() == alg
-                    && (kid.is_none() || meta.key_id().is_none() || kid.as_deref() == meta.key_id())
-            })
+        let same_alg: Vec<&(Option<String>, Key)> =
+            self.keys.iter().filter(|(_, k)| k.alg() == alg).collect();
+        if same_alg.is_empty() {
+            return Err(TokenProblem::Algorithm);
+        }
+        let candidates: Vec<&Key> = same_alg
+            .into_iter()
+            .filter(|(kid, _)| kid.is_none() || meta.key_id().is_none() || kid.as_deref() == meta.key_id())
             .map(|(_, k)| k)
             .collect();
         if candidates.is_empty() {
-            return Err(TokenProblem::Algorithm);
+            // The provider is known, the key named by `kid` is not: a forgery or a rotation
+            // the pinned configuration has not caught up with.
+            return Err(TokenProblem::UnknownKey);
         }
         let mut last = TokenProblem::BadSignature;
         for key in candidates {

@@ -176,7 +176,186 @@ pub fn generate() -> Vec<(String, String)> {
         }
         out.push((format!("verify/{:03}_{name}.json", i + 1), pretty(v)));
     }
+    out.extend(evidence_vectors());
     out
+}
+
+/// Evidence tokens for the issuer (`issuer/tests/evidence_vectors.rs`): accepted forms and
+/// hostile ones, each with the issuer's expected error.
+fn evidence_vectors() -> Vec<(String, String)> {
+    const IDP: &str = "https://eid.ageband.example";
+    const CHECK: &str = "https://agecheck.ageband.example";
+    const IDP_AUD: &str = "ageband-issuer";
+    let idp = DetKey::new("ageband vectors: identity provider");
+    let check = DetKey::new("ageband vectors: check provider");
+    let stranger = DetKey::new("ageband vectors: stranger provider");
+    let jwt = |key: &DetKey, header: Value, claims: Value| sign_compact(key, &header, &claims).unwrap();
+    let es256 = |key: &DetKey| json!({"alg": "ES256", "typ": "JWT", "kid": key.public_jwk().thumbprint()});
+    let id_claims = |f: &dyn Fn(&mut Value)| {
+        let mut c = json!({"iss": IDP, "sub": "citizen-1", "aud": IDP_AUD, "iat": NOW - 60, "exp": NOW + 240, "birthdate": "2012-03-04"});
+        f(&mut c);
+        c
+    };
+    let check_claims = |f: &dyn Fn(&mut Value)| {
+        let mut c = json!({"iss": CHECK, "sub": "check-1", "aud": ISSUER, "jti": "check-1", "iat": NOW - 60, "exp": NOW + 240, "birthdate": "2000-01-01"});
+        f(&mut c);
+        c
+    };
+    let id_token = |c: Value| json!({"type": "oidc_id_token", "id_token": jwt(&idp, es256(&idp), c)});
+    let assertion = |c: Value| json!({"type": "check_assertion", "assertion": jwt(&check, es256(&check), c)});
+    let unsigned = |c: &Value| {
+        format!(
+            "{}.{}.",
+            b64::encode(json!({"alg": "none", "typ": "JWT"}).to_string()),
+            b64::encode(c.to_string())
+        )
+    };
+    let cases: Vec<(&str, &str, Value, &str)> = vec![
+        (
+            "ok_id_token",
+            "an id_token from the configured identity provider",
+            id_token(id_claims(&|_| {})),
+            "ok",
+        ),
+        (
+            "ok_check_birthdate",
+            "a check assertion with a birth date",
+            assertion(check_claims(&|_| {})),
+            "ok",
+        ),
+        (
+            "ok_check_estimate",
+            "a check assertion with an age estimate",
+            assertion(check_claims(&|c| {
+                c.as_object_mut().unwrap().remove("birthdate");
+                c["estimated_age"] = json!(25);
+                c["margin"] = json!(3);
+            })),
+            "ok",
+        ),
+        (
+            "ok_self",
+            "a self-declared birth date",
+            json!({"type": "self", "birthdate": "2011-05-04"}),
+            "ok",
+        ),
+        (
+            "untrusted_provider",
+            "an id_token from a provider the issuer does not know",
+            json!({"type": "oidc_id_token", "id_token": jwt(&stranger, es256(&stranger), id_claims(&|c| c["iss"] = "https://evil-idp.example".into()))}),
+            "Token(UntrustedProvider)",
+        ),
+        (
+            "untrusted_check_provider",
+            "a check assertion from an unknown provider",
+            json!({"type": "check_assertion", "assertion": jwt(&stranger, es256(&stranger), check_claims(&|c| c["iss"] = "https://evil-check.example".into()))}),
+            "Token(UntrustedProvider)",
+        ),
+        (
+            "provider_impersonated",
+            "a known provider's iss signed with another key (its own kid)",
+            json!({"type": "oidc_id_token", "id_token": jwt(&stranger, es256(&stranger), id_claims(&|_| {}))}),
+            "Token(UnknownKey)",
+        ),
+        (
+            "provider_impersonated_kid",
+            "a known provider's iss and kid, signed with another key",
+            json!({"type": "oidc_id_token", "id_token": jwt(&stranger, es256(&idp), id_claims(&|_| {}))}),
+            "Token(BadSignature)",
+        ),
+        (
+            "id_token_alg_none",
+            "an unsigned id_token",
+            json!({"type": "oidc_id_token", "id_token": unsigned(&id_claims(&|_| {}))}),
+            "Token(Algorithm)",
+        ),
+        (
+            "id_token_expired",
+            "an id_token past its exp",
+            id_token(id_claims(&|c| {
+                c["iat"] = json!(NOW - 4000);
+                c["exp"] = json!(NOW - 3000);
+            })),
+            "Token(Expired)",
+        ),
+        (
+            "id_token_wrong_audience",
+            "an id_token for another client",
+            id_token(id_claims(&|c| c["aud"] = "another-client".into())),
+            "Token(WrongAudience)",
+        ),
+        (
+            "birthdate_year_only",
+            "an OIDC birthdate of a year alone",
+            id_token(id_claims(&|c| c["birthdate"] = "2012".into())),
+            "BirthDate(Malformed)",
+        ),
+        (
+            "birthdate_missing",
+            "an id_token without birthdate",
+            id_token(id_claims(&|c| {
+                c.as_object_mut().unwrap().remove("birthdate");
+            })),
+            "Claim",
+        ),
+        (
+            "birthdate_future",
+            "a birth date after today",
+            id_token(id_claims(&|c| c["birthdate"] = "2030-01-01".into())),
+            "BirthDate(Future)",
+        ),
+        (
+            "birthdate_too_old",
+            "a birth date more than 150 years ago",
+            json!({"type": "self", "birthdate": "1850-01-01"}),
+            "BirthDate(TooOld)",
+        ),
+        (
+            "self_not_a_date",
+            "30 February",
+            json!({"type": "self", "birthdate": "2012-02-30"}),
+            "BirthDate(Malformed)",
+        ),
+        (
+            "check_two_results",
+            "a check assertion with a birth date and an estimate",
+            assertion(check_claims(&|c| {
+                c["estimated_age"] = json!(25);
+                c["margin"] = json!(3);
+            })),
+            "AssertionShape",
+        ),
+        (
+            "unknown_type",
+            "an evidence type the issuer does not define",
+            json!({"type": "passport_scan"}),
+            "UnknownType",
+        ),
+        (
+            "extra_member",
+            "evidence with an extra member",
+            json!({"type": "self", "birthdate": "2011-05-04", "name": "Alice"}),
+            "Malformed",
+        ),
+    ];
+    cases
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, description, body, expect))| {
+            let v = json!({
+                "description": description,
+                "input": {
+                    "now": NOW,
+                    "issuer": ISSUER,
+                    "identity_provider": {"issuer": IDP, "audience": IDP_AUD, "jwks": jwk_set(&[idp.public_jwk().clone()])},
+                    "check_provider": {"issuer": CHECK, "jwks": jwk_set(&[check.public_jwk().clone()])},
+                    "body": body,
+                },
+                "expect": expect,
+            });
+            (format!("evidence/{:03}_{name}.json", i + 1), pretty(v))
+        })
+        .collect()
 }
 
 pub enum Expect {
