@@ -88,12 +88,14 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("binding {listen}"))?;
             let issuer = Arc::new(Issuer::open(&data_dir, cfg).context("opening the issuer")?);
+            let bound = listener.local_addr()?;
+            // Without --public-url the identifier is the bound address (port 0 resolved).
+            if issuer.credential_issuer().is_none() {
+                issuer.set_public_url(&format!("http://{bound}"))?;
+            }
             println!(
-                "ageband issuer on {} (credential_issuer: {})",
-                listener.local_addr()?,
-                issuer
-                    .credential_issuer()
-                    .map_or_else(|| format!("http://{}", listen), str::to_owned)
+                "ageband issuer on {bound} (credential_issuer: {})",
+                issuer.credential_issuer().unwrap_or_default()
             );
             ageband_issuer::serve(listener, issuer, ageband_issuer::shutdown_signal()).await?;
             Ok(())
