@@ -319,27 +319,34 @@ pub fn verify(
     })
 }
 
-/// A resolver for one issuer and one key, looked up by its thumbprint `kid`.
+/// A resolver for one issuer and its keys, each looked up by its thumbprint `kid`.
 #[derive(Clone, Debug)]
 pub struct SingleIssuer {
     issuer: String,
-    kid: String,
-    key: PublicJwk,
+    keys: Vec<(String, PublicJwk)>,
 }
 
 impl SingleIssuer {
     /// Trusts `key` for `issuer`.
     pub fn new(issuer: &str, key: PublicJwk) -> Self {
+        Self::with_keys(issuer, vec![key])
+    }
+
+    /// Trusts every key of `keys` (a published JWK set) for `issuer`.
+    pub fn with_keys(issuer: &str, keys: Vec<PublicJwk>) -> Self {
         SingleIssuer {
             issuer: issuer.to_owned(),
-            kid: key.thumbprint(),
-            key,
+            keys: keys.into_iter().map(|k| (k.thumbprint(), k)).collect(),
         }
     }
 }
 
 impl IssuerKeys for SingleIssuer {
     fn issuer_key(&self, kid: Option<&str>) -> Option<(&str, &PublicJwk)> {
-        (kid == Some(self.kid.as_str())).then_some((self.issuer.as_str(), &self.key))
+        let kid = kid?;
+        self.keys
+            .iter()
+            .find(|(k, _)| k == kid)
+            .map(|(_, key)| (self.issuer.as_str(), key))
     }
 }

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use ageband_core::age::{AssuranceLevel, Date, Threshold, outcome_of};
 use ageband_core::jwk::{PublicJwk, parse_jwk_or_set};
-use ageband_core::profile::{self, AgeVerifyOptions, CredentialTemplate};
-use ageband_core::sdjwt::{IssuerKeys, VerifyError};
+use ageband_core::profile::{self, AgeVerifyOptions, CredentialTemplate, SingleIssuer};
+use ageband_core::sdjwt::VerifyError;
 use serde_json::Value;
 
 fn root() -> PathBuf {
@@ -37,22 +37,6 @@ fn load(dir: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
-/// Trusts every key of a JWK set for one issuer, found by thumbprint.
-struct Keys {
-    issuer: String,
-    keys: Vec<(String, PublicJwk)>,
-}
-
-impl IssuerKeys for Keys {
-    fn issuer_key(&self, kid: Option<&str>) -> Option<(&str, &PublicJwk)> {
-        let kid = kid?;
-        self.keys
-            .iter()
-            .find(|(k, _)| k == kid)
-            .map(|(_, key)| (self.issuer.as_str(), key))
-    }
-}
-
 #[test]
 fn verify_vectors() {
     let cases = load("verify");
@@ -60,14 +44,10 @@ fn verify_vectors() {
     let mut failing_kinds = BTreeSet::new();
     for (name, case) in &cases {
         let input = &case["input"];
-        let keys = Keys {
-            issuer: input["issuer"].as_str().unwrap().into(),
-            keys: parse_jwk_or_set(&input["issuer_jwks"])
-                .unwrap()
-                .into_iter()
-                .map(|k| (k.thumbprint(), k))
-                .collect(),
-        };
+        let keys = SingleIssuer::with_keys(
+            input["issuer"].as_str().unwrap(),
+            parse_jwk_or_set(&input["issuer_jwks"]).unwrap(),
+        );
         let opts = AgeVerifyOptions::new(
             input["now"].as_u64().unwrap(),
             input["aud"].as_str().unwrap(),

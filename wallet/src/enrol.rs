@@ -7,8 +7,8 @@ use std::fmt;
 use ageband_core::age::{BirthDate, DAY, Date, Threshold, VALIDITY_LADDER};
 use ageband_core::jwk::{PublicJwk, parse_jwk_or_set};
 use ageband_core::jws::{self, HeaderRules, JwsError, MAX_JWS, SignError, Signer, UnverifiedJws};
-use ageband_core::profile::{self, AgeVerifyOptions, PresentError as BuildError, TYP, VCT};
-use ageband_core::sdjwt::{self, FormatError, IssuerKeys, Presentation, VerifyError};
+use ageband_core::profile::{self, AgeVerifyOptions, PresentError as BuildError, SingleIssuer, TYP, VCT};
+use ageband_core::sdjwt::{self, FormatError, Presentation, VerifyError};
 use ageband_core::{b64, json};
 use serde_json::{Map, Value, json};
 use url::Url;
@@ -473,10 +473,7 @@ pub(crate) fn check_batch(
     holders: &[HolderKey],
     now: u64,
 ) -> Result<Vec<StoredCredential>, EnrolError> {
-    let trust = Trust {
-        issuer: issuer.to_owned(),
-        keys: keys.iter().map(|k| (k.thumbprint(), k.clone())).collect(),
-    };
+    let trust = SingleIssuer::with_keys(issuer, keys.to_vec());
     let mut out = Vec::with_capacity(credentials.len());
     let mut first: Option<(BatchValues, usize)> = None;
     for (index, (cred, holder)) in credentials.iter().zip(holders).enumerate() {
@@ -516,7 +513,7 @@ const CLAIMS: [&str; 9] = [
 ];
 
 fn check_one(
-    trust: &Trust,
+    trust: &SingleIssuer,
     cred: &str,
     holder: &HolderKey,
     now: u64,
@@ -619,22 +616,6 @@ fn check_one(
         },
         sd.len(),
     ))
-}
-
-/// The issuer's published keys, by thumbprint.
-struct Trust {
-    issuer: String,
-    keys: Vec<(String, PublicJwk)>,
-}
-
-impl IssuerKeys for Trust {
-    fn issuer_key(&self, kid: Option<&str>) -> Option<(&str, &PublicJwk)> {
-        let kid = kid?;
-        self.keys
-            .iter()
-            .find(|(k, _)| k == kid)
-            .map(|(_, key)| (self.issuer.as_str(), key))
-    }
 }
 
 /// `https://host/.well-known/<name>` followed by the identifier's path, per OpenID4VCI §12.2.2

@@ -7,10 +7,8 @@ use std::sync::Arc;
 
 use ageband_core::age::{Date, Threshold};
 use ageband_core::b64;
-use ageband_core::jwk::PublicJwk;
 use ageband_core::jws::{RingSigner, Signer, sign_compact};
-use ageband_core::profile::{self, AgeClaims, AgeVerifyOptions};
-use ageband_core::sdjwt::IssuerKeys;
+use ageband_core::profile::{self, AgeClaims, AgeVerifyOptions, SingleIssuer};
 use ageband_issuer::{
     CheckProvider, Evidence, IdentityProvider, Issuer, IssuerConfig, JwksSource, Kek, ManualClock,
     OpenOptions, SecretString,
@@ -182,28 +180,12 @@ pub fn verify_with_jwks(cred: &str, holder: &RingSigner, doc: &Value, now: u64) 
 }
 
 /// Trusts the keys of a `/.well-known/jwt-vc-issuer` document for its `issuer`.
-pub struct JwksResolver {
-    issuer: String,
-    keys: Vec<(String, PublicJwk)>,
-}
+pub struct JwksResolver;
 
 impl JwksResolver {
-    pub fn from_doc(doc: &Value) -> Self {
+    pub fn from_doc(doc: &Value) -> SingleIssuer {
         let keys = ageband_core::jwk::parse_jwk_or_set(&doc["jwks"]).unwrap();
-        JwksResolver {
-            issuer: doc["issuer"].as_str().unwrap().to_owned(),
-            keys: keys.into_iter().map(|k| (k.thumbprint(), k)).collect(),
-        }
-    }
-}
-
-impl IssuerKeys for JwksResolver {
-    fn issuer_key(&self, kid: Option<&str>) -> Option<(&str, &PublicJwk)> {
-        let kid = kid?;
-        self.keys
-            .iter()
-            .find(|(k, _)| k == kid)
-            .map(|(_, key)| (self.issuer.as_str(), key))
+        SingleIssuer::with_keys(doc["issuer"].as_str().unwrap(), keys)
     }
 }
 
