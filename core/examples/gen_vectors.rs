@@ -5,7 +5,7 @@ mod generator;
 
 fn main() -> std::io::Result<()> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/vectors");
-    for dir in ["issue", "present", "verify", "evidence"] {
+    for dir in ["issue", "present", "verify", "evidence", "request"] {
         let d = root.join(dir);
         if d.exists() {
             std::fs::remove_dir_all(&d)?;

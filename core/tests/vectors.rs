@@ -158,7 +158,7 @@ fn present_vectors() {
 fn vector_files_match_the_generator() {
     let generated = generator::generate();
     let mut on_disk = BTreeSet::new();
-    for dir in ["issue", "present", "verify", "evidence"] {
+    for dir in ["issue", "present", "verify", "evidence", "request"] {
         for (name, _) in load(dir) {
             on_disk.insert(format!("{dir}/{name}"));
         }

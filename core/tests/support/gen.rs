@@ -177,7 +177,112 @@ pub fn generate() -> Vec<(String, String)> {
         out.push((format!("verify/{:03}_{name}.json", i + 1), pretty(v)));
     }
     out.extend(evidence_vectors());
+    out.extend(request_vectors(
+        &issuer,
+        &holder,
+        &issued["teen_14"],
+        &issued["adult_30"],
+    ));
     out
+}
+
+/// Answers checked against the platform's question (`verifier/tests/request_vectors.rs`):
+/// valid credentials that disclose more than asked, or not one of the request's claim sets.
+fn request_vectors(issuer: &DetKey, holder: &DetKey, teen: &str, adult: &str) -> Vec<(String, String)> {
+    let vp = |c: &str, ts: &[u8]| {
+        let ts: Vec<Threshold> = ts.iter().map(|&y| t(y)).collect();
+        profile::present(c, &ts, holder, AUD, NONCE, NOW).unwrap()
+    };
+    let cases: Vec<(&str, &str, String, Value, &str)> = vec![
+        (
+            "ok_band",
+            "the band question answered with its one fitting set",
+            vp(teen, &[13, 16]),
+            json!({"band": [13, 16, 18]}),
+            "ok",
+        ),
+        (
+            "ok_negative_allowed",
+            "'at least 18?' answered 'no' where the platform accepts that",
+            vp(teen, &[18]),
+            json!({"at_least": 18, "allow_negative": true}),
+            "ok",
+        ),
+        (
+            "ok_under",
+            "'under 13?' answered by an adult where 'no' is accepted",
+            vp(adult, &[13]),
+            json!({"under": 13, "allow_negative": true}),
+            "ok",
+        ),
+        (
+            "over_disclosure_extra_predicate",
+            "'at least 13?' answered with age_over_13 and age_over_16",
+            vp(teen, &[13, 16]),
+            json!({"at_least": 13}),
+            "OverDisclosure",
+        ),
+        (
+            "over_disclosure_other_threshold",
+            "'at least 13?' answered with age_over_18",
+            vp(teen, &[18]),
+            json!({"at_least": 13}),
+            "OverDisclosure",
+        ),
+        (
+            "over_disclosure_all",
+            "a band question answered with every predicate",
+            vp(teen, &[13, 16, 18]),
+            json!({"band": [13, 16, 18]}),
+            "ClaimSetMismatch",
+        ),
+        (
+            "claim_set_partial",
+            "a band question answered with half a set (age_over_16 false alone)",
+            vp(teen, &[16]),
+            json!({"band": [13, 16, 18]}),
+            "ClaimSetMismatch",
+        ),
+        (
+            "negative_not_accepted",
+            "'at least 18?' answered 'no' where only 'yes' counts",
+            vp(teen, &[18]),
+            json!({"at_least": 18}),
+            "ClaimSetMismatch",
+        ),
+        (
+            "nothing_disclosed",
+            "a question answered with no predicate",
+            vp(teen, &[]),
+            json!({"under": 13}),
+            "ClaimSetMismatch",
+        ),
+        (
+            "assurance_too_low",
+            "an enhanced credential where the platform requires strict",
+            vp(adult, &[18]),
+            json!({"at_least": 18, "min_assurance": "strict"}),
+            "AssuranceTooLow",
+        ),
+    ];
+    cases
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, description, presentation, question, expect))| {
+            let v = json!({
+                "description": description,
+                "input": {
+                    "presentation": presentation,
+                    "issuer": ISSUER,
+                    "issuer_jwks": jwk_set(&[issuer.public_jwk().clone()]),
+                    "now": NOW, "aud": AUD, "nonce": NONCE,
+                    "question": question,
+                },
+                "expect": expect,
+            });
+            (format!("request/{:03}_{name}.json", i + 1), pretty(v))
+        })
+        .collect()
 }
 
 /// Evidence tokens for the issuer (`issuer/tests/evidence_vectors.rs`): accepted forms and

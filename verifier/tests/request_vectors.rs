@@ -1,0 +1,86 @@
+//! `specs/vectors/request/`: valid credentials whose answer does not fit the platform's
+//! question — over-disclosure, half a claim set, a negative answer where none is accepted, a
+//! level below the platform's minimum — and the answers that do fit.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ageband_core::age::{AgeQuestion, Threshold, ThresholdSet};
+use ageband_core::jwk::parse_jwk_or_set;
+use ageband_verifier::{AgeRequest, ManualClock, TrustList, TrustedIssuer, Verifier};
+use serde_json::Value;
+
+/// The request the vector's `question` describes, in the service's JSON shape.
+fn request(q: &Value, aud: &str, nonce: &str) -> AgeRequest {
+    let t = |v: &Value| Threshold::new(v.as_u64().unwrap() as u8).unwrap();
+    let question = if let Some(n) = q.get("at_least") {
+        AgeQuestion::AtLeast(t(n))
+    } else if let Some(n) = q.get("under") {
+        AgeQuestion::Under(t(n))
+    } else {
+        let band: Vec<u8> = q["band"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u8)
+            .collect();
+        AgeQuestion::Band(ThresholdSet::new(&band).unwrap())
+    };
+    let mut r = AgeRequest::with_nonce(question, aud, nonce)
+        .unwrap()
+        .accept_negative(q["allow_negative"].as_bool().unwrap_or(false));
+    if let Some(level) = q["min_assurance"].as_str() {
+        r = r.min_assurance(level.parse().unwrap());
+    }
+    r
+}
+
+fn snake(kind: &str) -> String {
+    kind.chars()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            let sep = (c.is_ascii_uppercase() && i > 0).then_some('_');
+            sep.into_iter().chain(std::iter::once(c.to_ascii_lowercase()))
+        })
+        .collect()
+}
+
+#[test]
+fn request_vectors() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../specs/vectors/request");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8);
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let case: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let input = &case["input"];
+        let trust = TrustList::new(vec![TrustedIssuer::pinned(
+            input["issuer"].as_str().unwrap(),
+            parse_jwk_or_set(&input["issuer_jwks"]).unwrap(),
+        )])
+        .unwrap();
+        let verifier = Verifier::from_trust_list(trust)
+            .with_clock(Arc::new(ManualClock::new(input["now"].as_u64().unwrap())));
+        let req = request(
+            &input["question"],
+            input["aud"].as_str().unwrap(),
+            input["nonce"].as_str().unwrap(),
+        );
+        let got = verifier.verify(input["presentation"].as_str().unwrap(), &req);
+        match case["expect"].as_str().unwrap() {
+            "ok" => {
+                got.unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+            kind => assert_eq!(
+                got.map(|_| ()).map_err(|e| e.kind()),
+                Err(snake(kind).as_str()),
+                "{name}"
+            ),
+        }
+    }
+}
