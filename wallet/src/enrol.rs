@@ -268,6 +268,7 @@ pub async fn enrol(
         &keys,
         wallet.now(),
     )?;
+    // `count` ≥ 1 was checked first and the batch holds one entry per credential.
     let info = batch[0].info();
     wallet.add_batch(batch)?;
     Ok(Enrolled { count, info })
