@@ -719,6 +719,19 @@ fn verify_cases(issuer: &DetKey, holder: &DetKey, teen: &str, adult: &str) -> Ve
             no_overrides.clone(),
         ),
         (
+            "issuer_signature_malleated",
+            "(r, n - s): a second valid issuer signature; the KB-JWT binds the exact bytes, so sd_hash fails",
+            {
+                let m: [u8; 64] = malleate(&b64::decode(s, 64).unwrap()).try_into().unwrap();
+                // The malleated signature is itself valid: only the key binding catches it.
+                ageband_core::jws::verify_es256(issuer.public_jwk(), format!("{h}.{p}").as_bytes(), &m)
+                    .unwrap();
+                teen_vp.replacen(s, &b64::encode(m), 1)
+            },
+            Expect::Err("KbSdHash"),
+            no_overrides.clone(),
+        ),
+        (
             "issuer_signature_zero",
             "r = s = 0",
             teen_vp.replacen(s, &b64::encode([0u8; 64]), 1),
@@ -1045,6 +1058,22 @@ fn verify_cases(issuer: &DetKey, holder: &DetKey, teen: &str, adult: &str) -> Ve
             no_overrides.clone(),
         ),
     ]
+}
+
+/// (r, n − s): the other valid ECDSA signature over the same message (P-256 order n).
+fn malleate(sig: &[u8]) -> Vec<u8> {
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc,
+        0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+    ];
+    let mut out = sig.to_vec();
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(N[i]) - i16::from(sig[32 + i]) - borrow;
+        borrow = i16::from(d < 0);
+        out[32 + i] = (d + 256 * borrow) as u8;
+    }
+    out
 }
 
 fn pretty(v: Value) -> String {
