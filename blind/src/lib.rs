@@ -6,6 +6,14 @@
 //! - [`token`]: RFC 9578 token type 0x0002 (`TokenRequest`, `TokenResponse`, the 354-byte
 //!   `Token`) and the key encoding (`SubjectPublicKeyInfo` with id-RSASSA-PSS) behind
 //!   `token_key_id`.
+//! - [`profile`]: ageband's blind-token profile on top of them (DESIGN §9, wire format in
+//!   `specs/blind-profile.md`): the six facts and two assurance floors, the monthly key schedule
+//!   (one key per fact, floor and month; under-facts never outlive the birthday), the RFC 9578 §4
+//!   issuer directory with ageband's per-key members and its validation, the fixed issuer-wide
+//!   `TokenChallenge`, the holder key whose hash is the token nonce, the holder-binding
+//!   presentation (compact and RFC 9577 `PrivateToken` header forms), and the verifier's checks
+//!   with a bounded spent set partitioned by key. Pure logic: transport, storage and quotas
+//!   belong to the services and the wallet.
 //!
 //! The issuer's private-key operation runs on `rsa` 0.10 (stable) with its blinding; verification of
 //! PSS signatures (sLen 48, hence every token) runs on ring. See `specs/blind-rsa.md` for the
@@ -23,6 +31,7 @@
 #![deny(missing_docs)]
 
 mod key;
+pub mod profile;
 mod pss;
 mod rng;
 pub mod rsabssa;
