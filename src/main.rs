@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod cli;
 mod demo;
 mod inspect;
@@ -34,6 +35,8 @@ enum Cmd {
     Verify(cli::verifier::VerifyArgs),
     /// Decode a credential or presentation without trusting it (prints JSON).
     Inspect(inspect::InspectArgs),
+    /// Time presentation verification against its raw floor (two ES256 verifications); prints one JSON line.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Verify(args) => return cli::verifier::verify(args),
         Cmd::Inspect(args) => inspect::run(args),
+        Cmd::Bench(args) => bench::run(args),
         Cmd::Demo(args) => runtime().and_then(|rt| rt.block_on(demo::run(args))),
         Cmd::Issuer(cmd) => runtime().and_then(|rt| rt.block_on(cli::issuer::run(cmd))),
         Cmd::Verifier(cmd) => runtime().and_then(|rt| rt.block_on(cli::verifier::run(cmd))),
