@@ -482,6 +482,37 @@ fn issue_present_verify() {
     assert_eq!(facts.assurance(), ageband_core::age::AssuranceLevel::Basic);
 }
 
+/// What the issuer sees of an issuance (the request and its response) and what the verifier
+/// sees of the presentation share no value: no 8-byte window of the presentation occurs in the
+/// issuer's view. (Only per-key values — the key id's last byte, the key itself — are common.)
+#[test]
+fn issuer_and_verifier_views_share_no_value() {
+    let dir = directory();
+    let key = &dir.keys()[0];
+    let challenge = TokenChallenge::ageband(ISSUER).unwrap();
+    let req = HolderTokenRequest::new(&mut SystemRng, key, &challenge).unwrap();
+    let request_bytes = req.request().to_bytes();
+    let resp = token::sign_token_request(&issuer_keys()[0], &mut SystemRng, req.request()).unwrap();
+    let mut issuer_view = request_bytes.to_vec();
+    issuer_view.extend_from_slice(&resp.to_bytes());
+    let p = req
+        .finalize(key, &resp)
+        .unwrap()
+        .present(NONCE, AUDIENCE)
+        .unwrap();
+    let mut verifier_view = p.token.to_bytes().to_vec();
+    verifier_view.extend_from_slice(&p.holder_key);
+    verifier_view.extend_from_slice(&p.binding_sig);
+    let windows: std::collections::HashSet<&[u8]> = issuer_view.windows(8).collect();
+    for w in verifier_view.windows(8) {
+        assert!(!windows.contains(w), "shared value {w:02x?}");
+    }
+    // The check can fail: the unblinded token input is in the verifier's view, and would be
+    // found if the issuer saw it.
+    let unblinded: std::collections::HashSet<&[u8]> = verifier_view.windows(8).collect();
+    assert!(p.token.input().windows(8).all(|w| unblinded.contains(w)));
+}
+
 #[test]
 fn spent_twice_is_refused() {
     let compact = presentation(0).encode();

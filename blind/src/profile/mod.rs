@@ -37,7 +37,7 @@ pub use presentation::{
     MAX_VERIFIER_NONCE, MIN_VERIFIER_NONCE, PresentationError, binding_message, token_nonce_for,
 };
 pub use schedule::{
-    FactBasis, Month, PUBLISH_AHEAD, allowed_months, basis_from_birth_date, basis_from_estimate,
+    FactBasis, Month, PUBLISH_AHEAD, allowed_months, basis_from_birth_date, basis_from_estimate, may_issue,
     published_months,
 };
 pub use spent::{MemorySpentSet, SpentSet};

@@ -3,9 +3,9 @@
 
 use std::fmt;
 
-use ageband_core::age::{Date, MAX_AGE, MAX_MARGIN};
+use ageband_core::age::{Date, MAX_AGE, MAX_MARGIN, Source};
 
-use super::{BlindFact, FactKind};
+use super::{BlindFact, FactKind, Floor};
 
 /// How many months after the current one an issuer publishes keys for (blind-profile.md §3.2).
 pub const PUBLISH_AHEAD: u32 = 2;
@@ -155,6 +155,21 @@ pub fn allowed_months(fact: BlindFact, basis: FactBasis, today: Date) -> Vec<Mon
         }
         _ => Vec::new(),
     }
+}
+
+/// The issuer's whole slot check for one token request (blind-profile.md §3.3, §6): the evidence
+/// `source` reaches `floor` (§2.2: self-declaration reaches none; level 3 also gets level 2) and
+/// `month` is in [`allowed_months`]`(fact, basis, today)`.
+#[must_use]
+pub fn may_issue(
+    source: Source,
+    fact: BlindFact,
+    basis: FactBasis,
+    floor: Floor,
+    month: Month,
+    today: Date,
+) -> bool {
+    Floor::floors_for(source).contains(&floor) && allowed_months(fact, basis, today).contains(&month)
 }
 
 /// The basis of `fact` for someone born on `birth`, on `today`; `None` if the fact is false (or
@@ -343,6 +358,94 @@ mod tests {
             basis_from_birth_date(&born, d("2021-03-01"), BlindFact::over(13).unwrap()),
             Some(FactBasis::Over)
         );
+    }
+
+    #[test]
+    fn issuer_slot_check() {
+        let today = d("2026-11-10");
+        let dec = m("2026-12");
+        let basis = FactBasis::UnderUntil(d("2027-01-01"));
+        assert!(may_issue(
+            Source::OfficialId,
+            under(16),
+            basis,
+            Floor::Level3,
+            dec,
+            today
+        ));
+        assert!(may_issue(
+            Source::OfficialId,
+            under(16),
+            basis,
+            Floor::Level2,
+            dec,
+            today
+        ));
+        assert!(may_issue(
+            Source::AgeEstimation,
+            under(16),
+            basis,
+            Floor::Level2,
+            dec,
+            today
+        ));
+        assert!(!may_issue(
+            Source::AgeEstimation,
+            under(16),
+            basis,
+            Floor::Level3,
+            dec,
+            today
+        ));
+        assert!(!may_issue(
+            Source::SelfDeclared,
+            under(16),
+            basis,
+            Floor::Level2,
+            dec,
+            today
+        ));
+        assert!(!may_issue(
+            Source::OfficialId,
+            under(16),
+            basis,
+            Floor::Level3,
+            m("2027-01"),
+            today
+        ));
+        assert!(!may_issue(
+            Source::OfficialId,
+            under(16),
+            basis,
+            Floor::Level3,
+            m("2026-10"),
+            today
+        ));
+        let o = BlindFact::over(13).unwrap();
+        assert!(may_issue(
+            Source::ThirdPartyCheck,
+            o,
+            FactBasis::Over,
+            Floor::Level3,
+            m("2027-01"),
+            today
+        ));
+        assert!(!may_issue(
+            Source::ThirdPartyCheck,
+            o,
+            FactBasis::Over,
+            Floor::Level3,
+            m("2027-02"),
+            today
+        ));
+        assert!(!may_issue(
+            Source::ThirdPartyCheck,
+            o,
+            basis,
+            Floor::Level3,
+            dec,
+            today
+        ));
     }
 
     #[test]
