@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ageband_blind::profile::{BlindFact, PUBLISH_AHEAD};
 use ageband_core::age::{AssuranceLevel, ThresholdSet, check_validity};
 use serde::Deserialize;
 use serde_json::Value;
@@ -68,6 +69,8 @@ pub struct IssuerConfig {
     pub check_providers: Vec<CheckProvider>,
     /// Guardian evidence.
     pub guardian: GuardianConfig,
+    /// The blind-token profile (blind-profile.md §12.1).
+    pub blind: BlindConfig,
 }
 
 impl Default for IssuerConfig {
@@ -82,7 +85,49 @@ impl Default for IssuerConfig {
             identity_providers: Vec::new(),
             check_providers: Vec::new(),
             guardian: GuardianConfig::default(),
+            blind: BlindConfig::default(),
         }
+    }
+}
+
+/// The blind-token profile of the issuer (blind-profile.md §12.1): which facts get keys, how
+/// far ahead keys are published, batch size and the per-subject, per-fact, per-month quota.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlindConfig {
+    /// Whether the directory and `POST /blind-token-request` are served.
+    pub enabled: bool,
+    /// The facts keys are made for (wire names of blind-profile.md §2.1; default all six).
+    /// Facts whose threshold is not among the issuer's `thresholds` are left out; with none
+    /// left, the profile is off.
+    pub facts: Vec<String>,
+    /// Months published after the current one (0..=2, default 2 = blind-profile.md §3.2).
+    pub months_ahead: u32,
+    /// Largest number of token requests per `POST /blind-token-request` (1..=100).
+    pub batch_size: usize,
+    /// Tokens per evidence subject, fact and month (all floors together), ≥ 1.
+    pub tokens_per_month: u32,
+}
+
+impl Default for BlindConfig {
+    fn default() -> Self {
+        BlindConfig {
+            enabled: true,
+            facts: BlindFact::all().iter().map(|f| f.name()).collect(),
+            months_ahead: PUBLISH_AHEAD,
+            batch_size: DEFAULT_BATCH,
+            tokens_per_month: DEFAULT_BATCH as u32,
+        }
+    }
+}
+
+impl BlindConfig {
+    /// The configured facts that parse (all of them once validated), in configuration order.
+    pub fn blind_facts(&self) -> Vec<BlindFact> {
+        self.facts
+            .iter()
+            .filter_map(|f| BlindFact::from_name(f))
+            .collect()
     }
 }
 
@@ -255,6 +300,21 @@ impl IssuerConfig {
             && crate::normalize_issuer_url(url).is_none()
         {
             return invalid("public_url: an http(s) URL without query or fragment");
+        }
+        let b = &self.blind;
+        let facts = b.blind_facts();
+        let distinct: std::collections::HashSet<_> = facts.iter().collect();
+        if facts.is_empty() || facts.len() != b.facts.len() || distinct.len() != facts.len() {
+            return invalid("blind.facts: 1 to 6 distinct fact names (age_over_13 … age_under_18)");
+        }
+        if b.months_ahead > PUBLISH_AHEAD {
+            return invalid("blind.months_ahead: 0..=2");
+        }
+        if !(1..=MAX_BATCH).contains(&b.batch_size) {
+            return invalid("blind.batch_size: 1..=100");
+        }
+        if b.tokens_per_month == 0 {
+            return invalid("blind.tokens_per_month must be positive");
         }
         let mut ids = std::collections::HashSet::new();
         for (id, iss) in self
@@ -490,6 +550,13 @@ mod tests {
             "[[check_providers]]\nissuer = \"a\"\njwks = {}\njwks_file = \"x\"",
             "[[check_providers]]\nid = \"guardian\"\nissuer = \"a\"\njwks = {}",
             "[[check_providers]]\nid = \"x\"\nissuer = \"a\"\njwks = {}\n[[check_providers]]\nid = \"x\"\nissuer = \"b\"\njwks = {}",
+            "[blind]\nfacts = []",
+            "[blind]\nfacts = [\"age_over_17\"]",
+            "[blind]\nfacts = [\"age_over_18\", \"age_over_18\"]",
+            "[blind]\nmonths_ahead = 3",
+            "[blind]\nbatch_size = 0",
+            "[blind]\ntokens_per_month = 0",
+            "[blind]\nunknown = 1",
         ] {
             assert!(IssuerConfig::from_toml(bad, base).is_err(), "{bad}");
         }

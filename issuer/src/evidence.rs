@@ -7,6 +7,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use ageband_blind::profile::{
+    BlindFact, FactBasis, FactKind, Month, allowed_months, basis_from_birth_date, basis_from_estimate,
+};
 use ageband_core::age::{
     AgeError, AgeFacts, AssuranceLevel, BirthDate, Date, Source, Threshold, facts_from_birth_date,
     facts_from_estimate,
@@ -272,6 +275,10 @@ impl From<KeyError> for EvidenceError {
     }
 }
 
+/// The blind-token months a holder may get per fact, computed at evidence time
+/// (blind-profile.md §3.3, §12.1): only months, never the birth date or the turning day.
+pub type BlindMonths = BTreeMap<BlindFact, Vec<Month>>;
+
 /// The facts a pre-authorized code carries; all the issuer keeps of the evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuanceFacts {
@@ -281,6 +288,11 @@ pub struct IssuanceFacts {
     pub assurance: AssuranceLevel,
     /// `source`.
     pub source: Source,
+    /// Blind-token facts and the published months each may be issued for.
+    pub blind: BlindMonths,
+    /// HMAC tag of the evidence subject for the blind-token quota (never the subject itself);
+    /// `None` when the evidence names no subject.
+    pub blind_subject: Option<[u8; 32]>,
 }
 
 impl IssuanceFacts {
@@ -292,14 +304,23 @@ impl IssuanceFacts {
             .iter()
             .map(|(t, v)| (t.years().to_string(), *v))
             .collect();
-        json!({
+        let blind: BTreeMap<String, Vec<String>> = self
+            .blind
+            .iter()
+            .map(|(f, ms)| (f.name(), ms.iter().map(Month::to_string).collect()))
+            .collect();
+        let mut v = json!({
             "predicates": p,
             "iat": self.facts.iat.to_unix_days(),
             "exp": self.facts.exp.to_unix_days(),
             "assurance": self.assurance,
             "source": self.source,
-        })
-        .to_string()
+            "blind": blind,
+        });
+        if let Some(tag) = &self.blind_subject {
+            v["blind_subject"] = ageband_core::b64::encode(tag).into();
+        }
+        v.to_string()
     }
 
     /// Reads the stored form.
@@ -310,7 +331,25 @@ impl IssuanceFacts {
             predicates.insert(Threshold::new(k.parse().ok()?).ok()?, b.as_bool()?);
         }
         let day = |n: &str| v.get(n).and_then(Value::as_i64).and_then(Date::from_unix_days);
+        // Rows written before the blind-token profile have neither member: no blind tokens.
+        let mut blind = BlindMonths::new();
+        if let Some(b) = v.get("blind") {
+            for (f, ms) in b.as_object()? {
+                let months = ms
+                    .as_array()?
+                    .iter()
+                    .map(|m| m.as_str().and_then(Month::parse))
+                    .collect::<Option<Vec<_>>>()?;
+                blind.insert(BlindFact::from_name(f)?, months);
+            }
+        }
+        let blind_subject = match v.get("blind_subject") {
+            None => None,
+            Some(t) => Some(ageband_core::b64::decode_array::<32>(t.as_str()?).ok()?),
+        };
         Some(IssuanceFacts {
+            blind,
+            blind_subject,
             facts: AgeFacts {
                 predicates,
                 iat: day("iat")?,
@@ -330,6 +369,7 @@ pub(crate) struct QuotaSubject {
 }
 
 pub(crate) struct Derived {
+    /// `blind_subject` is filled in by `accept_evidence` from `quota`.
     pub facts: IssuanceFacts,
     pub quota: Option<QuotaSubject>,
 }
@@ -357,7 +397,14 @@ impl Issuer {
                     return Err(EvidenceError::Disabled { kind: "self" });
                 }
                 let facts = self.facts_from_declared(birthdate, today)?;
-                self.finish(facts, AssuranceLevel::Asserted, Source::SelfDeclared, None)
+                // Self-declaration gets no blind tokens (blind-profile.md §2.2).
+                self.finish(
+                    facts,
+                    BlindMonths::new(),
+                    AssuranceLevel::Asserted,
+                    Source::SelfDeclared,
+                    None,
+                )
             }
             Evidence::OidcIdToken { id_token } => self.oidc(id_token.expose_secret(), now, today),
             Evidence::CheckAssertion { assertion } => self.check(assertion.expose_secret(), now, today),
@@ -388,13 +435,13 @@ impl Issuer {
             .custom
             .birthdate
             .ok_or(EvidenceError::Claim { name: "birthdate" })?;
-        let facts = self.facts_from_declared(&birth, today)?;
+        let (facts, blind) = self.facts_and_blind_from_declared(&birth, today)?;
         let quota = QuotaSubject {
             provider: p.id.clone(),
             subject: Zeroizing::new(subject),
             limit: self.config.quota.batches,
         };
-        self.finish(facts, p.level, Source::OfficialId, Some(quota))
+        self.finish(facts, blind, p.level, Source::OfficialId, Some(quota))
     }
 
     fn check(&self, token: &str, now: u64, today: Date) -> Result<Derived, EvidenceError> {
@@ -428,8 +475,9 @@ impl Issuer {
         }
         let thresholds = self.config.threshold_set();
         let validity = self.config.validity_days;
-        let (facts, source) = if let Some(b) = &c.birthdate {
-            (self.facts_from_declared(b, today)?, Source::ThirdPartyCheck)
+        let (facts, blind, source) = if let Some(b) = &c.birthdate {
+            let (facts, blind) = self.facts_and_blind_from_declared(b, today)?;
+            (facts, blind, Source::ThirdPartyCheck)
         } else if let Some(results) = &c.age_over {
             // protocol.md §5.4: true results for configured thresholds; false ones are left
             // out (their turning day is unknown); unreported thresholds are left out.
@@ -446,7 +494,11 @@ impl Issuer {
                 iat: today,
                 exp: today.add_days(i64::from(validity)),
             };
-            (facts, Source::ThirdPartyCheck)
+            // Only true results: over-facts only (no turning day is known).
+            let blind = self.blind_months(&facts, today, |f| {
+                (f.kind() == FactKind::Over).then_some(FactBasis::Over)
+            });
+            (facts, blind, Source::ThirdPartyCheck)
         } else {
             let (Some(a), Some(m)) = (c.estimated_age, c.margin) else {
                 return Err(EvidenceError::AssertionShape);
@@ -455,14 +507,15 @@ impl Issuer {
                 AgeError::Estimate => EvidenceError::Estimate,
                 _ => EvidenceError::Internal(InternalError::Rng),
             })?;
-            (facts, Source::AgeEstimation)
+            let blind = self.blind_months(&facts, today, |f| basis_from_estimate(a, m, today, f));
+            (facts, blind, Source::AgeEstimation)
         };
         let quota = claims.subject.map(|s| QuotaSubject {
             provider: p.id.clone(),
             subject: Zeroizing::new(s),
             limit: self.config.quota.batches,
         });
-        self.finish(facts, p.level, source, quota)
+        self.finish(facts, blind, p.level, source, quota)
     }
 
     fn guardian(
@@ -519,6 +572,9 @@ impl Issuer {
             return Err(EvidenceError::ChildNotMinor);
         }
         let facts = self.facts_of(&birth, today)?;
+        let blind = self.blind_months(&facts, today, |f| {
+            basis_from_birth_date(birth.expose_secret(), today, f)
+        });
         let quota = QuotaSubject {
             provider: GUARDIAN_PROVIDER.to_owned(),
             subject: Zeroizing::new(holder),
@@ -526,6 +582,7 @@ impl Issuer {
         };
         self.finish(
             facts,
+            blind,
             AssuranceLevel::Basic,
             Source::GuardianDeclared,
             Some(quota),
@@ -535,6 +592,53 @@ impl Issuer {
     fn facts_from_declared(&self, s: &SecretString, today: Date) -> Result<AgeFacts, EvidenceError> {
         let birth = parse_birth_date(s)?;
         self.facts_of(&birth, today)
+    }
+
+    fn facts_and_blind_from_declared(
+        &self,
+        s: &SecretString,
+        today: Date,
+    ) -> Result<(AgeFacts, BlindMonths), EvidenceError> {
+        let birth = parse_birth_date(s)?;
+        let facts = self.facts_of(&birth, today)?;
+        let blind = self.blind_months(&facts, today, |f| {
+            basis_from_birth_date(birth.expose_secret(), today, f)
+        });
+        Ok((facts, blind))
+    }
+
+    /// The blind-token months per configured fact (blind-profile.md §3.3): a fact only where the
+    /// predicate agrees (over ↔ true, under ↔ false), its months from `basis` (computed here
+    /// from the birth date or estimate, which are then dropped), limited to the months this
+    /// issuer publishes today. Facts without a month are left out.
+    fn blind_months(
+        &self,
+        facts: &AgeFacts,
+        today: Date,
+        basis: impl Fn(BlindFact) -> Option<FactBasis>,
+    ) -> BlindMonths {
+        let mut out = BlindMonths::new();
+        if !self.blind_enabled() {
+            return out;
+        }
+        let published = self.blind_published_months(today);
+        for fact in self.blind_facts() {
+            let agrees = matches!(
+                (fact.kind(), facts.predicates.get(&fact.threshold())),
+                (FactKind::Over, Some(true)) | (FactKind::Under, Some(false))
+            );
+            let Some(b) = basis(fact).filter(|_| agrees) else {
+                continue;
+            };
+            let months: Vec<Month> = allowed_months(fact, b, today)
+                .into_iter()
+                .filter(|m| published.contains(m))
+                .collect();
+            if !months.is_empty() {
+                out.insert(fact, months);
+            }
+        }
+        out
     }
 
     fn facts_of(&self, birth: &BirthDate, today: Date) -> Result<AgeFacts, EvidenceError> {
@@ -554,6 +658,7 @@ impl Issuer {
     fn finish(
         &self,
         facts: AgeFacts,
+        blind: BlindMonths,
         assurance: AssuranceLevel,
         source: Source,
         quota: Option<QuotaSubject>,
@@ -566,6 +671,8 @@ impl Issuer {
                 facts,
                 assurance,
                 source,
+                blind,
+                blind_subject: None,
             },
             quota,
         })
@@ -670,8 +777,22 @@ mod tests {
             },
             assurance: AssuranceLevel::Basic,
             source: Source::GuardianDeclared,
+            blind: BlindMonths::from([(
+                BlindFact::under(16).unwrap(),
+                vec![Month::parse("2026-11").unwrap(), Month::parse("2026-12").unwrap()],
+            )]),
+            blind_subject: Some([7; 32]),
         };
-        assert_eq!(IssuanceFacts::from_stored(&f.to_stored()), Some(f));
+        let stored = f.to_stored();
+        assert!(
+            stored.contains(r#""blind":{"age_under_16":["2026-11","2026-12"]}"#),
+            "{stored}"
+        );
+        assert_eq!(IssuanceFacts::from_stored(&stored), Some(f.clone()));
+        // A row written before the blind profile reads with no blind facts.
+        let old = r#"{"predicates":{"13":true},"iat":20000,"exp":20030,"assurance":"basic","source":"guardian_declared"}"#;
+        let read = IssuanceFacts::from_stored(old).unwrap();
+        assert!(read.blind.is_empty() && read.blind_subject.is_none());
         assert_eq!(IssuanceFacts::from_stored("{}"), None);
     }
 

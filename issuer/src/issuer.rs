@@ -14,11 +14,12 @@ use ageband_core::rng::{OsRng, random_b64};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
+use crate::blind::{BLIND_SUBJECT_LABEL, BlindKeys};
 use crate::config::{ConfigError, IssuerConfig};
 use crate::evidence::{Evidence, EvidenceError, InternalError, IssuanceFacts};
 use crate::external::ProviderKeys;
 use crate::keys::{Kek, KeyError, KeySource, LocalKeys};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, USE_CREDENTIAL};
 use crate::{Clock, SystemClock, hash, normalize_issuer_url};
 
 /// The one credential configuration (protocol.md §9).
@@ -167,6 +168,7 @@ pub struct Issuer {
     clock: Arc<dyn Clock>,
     quota_key: ring::hmac::Key,
     public_url: OnceLock<String>,
+    pub(crate) blind: BlindKeys,
 }
 
 impl std::fmt::Debug for Issuer {
@@ -219,6 +221,7 @@ impl Issuer {
         };
         let secret = quota_secret(&store, &kek)?;
         let quota_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret);
+        let blind = BlindKeys::new(store.clone(), kek.duplicate());
         let keys: Arc<dyn KeySource> = match opts.key_source {
             Some(k) => k,
             None => Arc::new(LocalKeys::open(store.clone(), kek, now)?),
@@ -233,6 +236,7 @@ impl Issuer {
             keys,
             clock,
             quota_key,
+            blind,
         };
         if let Some(url) = issuer.config.public_url.clone() {
             issuer.set_public_url(&url)?;
@@ -286,7 +290,16 @@ impl Issuer {
             .ok_or(EvidenceError::NoIssuerUrl)?
             .to_owned();
         let now = self.now();
-        let derived = self.derive(evidence, now)?;
+        let mut derived = self.derive(evidence, now)?;
+        if let Some(q) = &derived.quota {
+            // The blind-token quota's subject tag: an HMAC under the quota secret, distinct
+            // from the evidence quota key (blind-profile.md §12.1).
+            let tag = self.hmac_parts(
+                BLIND_SUBJECT_LABEL,
+                &[q.provider.as_bytes(), q.subject.as_bytes()],
+            );
+            derived.facts.blind_subject = tag.as_slice().try_into().ok();
+        }
         if let Some(q) = &derived.quota {
             let key = self.quota_key(&q.provider, &q.subject);
             let since = now.saturating_sub(u64::from(self.config.quota.period_days) * 86_400);
@@ -389,7 +402,11 @@ impl Issuer {
     ) -> Result<Vec<String>, CredentialError> {
         let now = self.now();
         let token_hash = hash(access_token.ok_or(CredentialError::InvalidToken)?);
-        if !self.store.token_live(&token_hash, now)? {
+        if self
+            .store
+            .token_facts(&token_hash, now, USE_CREDENTIAL)?
+            .is_none()
+        {
             return Err(CredentialError::InvalidToken);
         }
         match self.check_request(body, now) {
@@ -504,7 +521,7 @@ impl Issuer {
         // Consuming the token is the commit point: of concurrent requests exactly one gets it.
         let (stored, _) = self
             .store
-            .take_token(token_hash, now)?
+            .take_token_use(token_hash, now, USE_CREDENTIAL)?
             .ok_or(CredentialError::InvalidToken)?;
         let facts = IssuanceFacts::from_stored(&stored).ok_or(CredentialError::Denied {
             reason: "stored facts unreadable",
@@ -554,7 +571,7 @@ impl Issuer {
             .iter()
             .map(|t: &Threshold| json!({"path": [t.claim_name()]}))
             .collect();
-        json!({
+        let mut meta = json!({
             "credential_issuer": me,
             "credential_endpoint": format!("{me}/credential"),
             "nonce_endpoint": format!("{me}/nonce"),
@@ -572,7 +589,11 @@ impl Issuer {
                     }
                 }
             }
-        })
+        });
+        if let Some(b) = self.blind_metadata() {
+            meta["ageband_blind_tokens"] = b;
+        }
+        meta
     }
 
     /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
@@ -592,8 +613,9 @@ impl Issuer {
         Ok(json!({"issuer": self.credential_issuer().unwrap_or_default(), "jwks": jwk_set(&keys)}))
     }
 
-    /// Deletes expired codes, tokens, nonces, `jti` records and old quota entries, and
-    /// unpublishes retired keys whose credentials have all expired (protocol.md §7.7).
+    /// Deletes expired codes, tokens, nonces, `jti` records and old quota entries,
+    /// unpublishes retired keys whose credentials have all expired (protocol.md §7.7), and
+    /// maintains the blind-token key schedule ([`Issuer::blind_maintain`]).
     pub fn purge(&self) -> Result<(), InternalError> {
         let now = self.now();
         let quota_since = now.saturating_sub(u64::from(self.config.quota.period_days) * 86_400);
@@ -601,7 +623,19 @@ impl Issuer {
         for kid in self.keys.prune_expired(now)? {
             tracing::info!(kid = kid.as_str(), "retired key unpublished");
         }
-        Ok(())
+        self.blind_maintain()
+    }
+
+    /// HMAC under the quota secret over `label ‖ (u16 length ‖ part)*`.
+    pub(crate) fn hmac_parts(&self, label: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        let mut ctx = ring::hmac::Context::with_key(&self.quota_key);
+        ctx.update(label);
+        for part in parts {
+            let len = u16::try_from(part.len()).unwrap_or(u16::MAX);
+            ctx.update(&len.to_be_bytes());
+            ctx.update(&part[..usize::from(len)]);
+        }
+        ctx.sign().as_ref().to_vec()
     }
 
     fn quota_key(&self, provider: &str, subject: &str) -> Vec<u8> {

@@ -85,6 +85,11 @@ impl Kek {
         Kek(Zeroizing::new(bytes))
     }
 
+    /// A second handle on the same key (the blind-token keys are sealed under it too).
+    pub(crate) fn duplicate(&self) -> Kek {
+        Kek::from_bytes(*self.0)
+    }
+
     /// Parses base64url of 32 bytes.
     pub fn from_b64(text: &str) -> Result<Self, KeyError> {
         let bytes = b64::decode_array::<32>(text.trim()).map_err(|_| KeyError::KekFormat)?;

@@ -12,8 +12,12 @@
 //! HMAC-keyed anti-abuse counters. A birth date is read once, held in zeroizing types, turned
 //! into facts, and never stored or logged.
 //!
+//! The blind-token profile (DESIGN §9, blind-profile.md §12.1) rides on the same evidence step:
+//! `GET /.well-known/private-token-issuer-directory` (one RSA-2048 key per fact, floor and
+//! month) and `POST /blind-token-request` (a batch of RFC 9578 token requests, blind-signed).
+//!
 //! Non-goals: no key administration over HTTP (rotation is `ageband issuer keys …`), no
-//! revocation or status lists, no blind-token profile (DESIGN §9), no TLS termination (run it
+//! revocation or status lists, no TLS termination (run it
 //! behind a TLS proxy), no fetching of provider keys at run time (they are pinned).
 //!
 //! The adult's presentation in the guardian path is checked by `ageband-verifier`, as a platform
@@ -43,6 +47,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod blind;
 pub mod config;
 pub mod evidence;
 pub mod external;
@@ -51,8 +56,10 @@ pub mod keys;
 pub mod service;
 pub mod store;
 
+pub use blind::BlindError;
 pub use config::{
-    CheckProvider, GuardianConfig, IdentityProvider, IssuerConfig, JwksSource, QuotaConfig, TrustedIssuer,
+    BlindConfig, CheckProvider, GuardianConfig, IdentityProvider, IssuerConfig, JwksSource, QuotaConfig,
+    TrustedIssuer,
 };
 pub use evidence::{Evidence, EvidenceError, IssuanceFacts, SecretString};
 pub use issuer::{

@@ -16,6 +16,9 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::blind::{
+    BLIND_TOKEN_REQUEST_PATH, BlindError, DIRECTORY_MEDIA_TYPE, DIRECTORY_PATH, MAX_BLIND_BODY,
+};
 use crate::evidence::{Evidence, EvidenceError, InternalError};
 use crate::issuer::{CredentialError, MAX_BODY, MAX_CREDENTIAL_BODY, TokenError};
 use crate::{Issuer, keys::KeyError};
@@ -123,6 +126,22 @@ impl From<CredentialError> for AppError {
     }
 }
 
+impl From<BlindError> for AppError {
+    fn from(e: BlindError) -> Self {
+        let s = StatusCode::BAD_REQUEST;
+        match &e {
+            BlindError::Disabled => AppError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
+            BlindError::InvalidToken => AppError::new(StatusCode::UNAUTHORIZED, "invalid_token", &e),
+            BlindError::InvalidRequest { .. } => AppError::new(s, "invalid_request", &e),
+            BlindError::UnknownSlot => AppError::new(s, "unknown_slot", &e),
+            BlindError::InvalidTokenRequest { .. } => AppError::new(s, "invalid_token_request", &e),
+            BlindError::Denied { .. } => AppError::new(StatusCode::FORBIDDEN, "access_denied", &e),
+            BlindError::QuotaExceeded => AppError::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", &e),
+            BlindError::Internal(inner) => AppError::internal(inner),
+        }
+    }
+}
+
 impl From<InternalError> for AppError {
     fn from(e: InternalError) -> Self {
         AppError::internal(&e)
@@ -146,9 +165,14 @@ pub fn app(issuer: Arc<Issuer>) -> Router {
     let large = Router::new()
         .route("/credential", post(credential))
         .layer(RequestBodyLimitLayer::new(MAX_CREDENTIAL_BODY));
+    let blind = Router::new()
+        .route(BLIND_TOKEN_REQUEST_PATH, post(blind_token_request))
+        .layer(RequestBodyLimitLayer::new(MAX_BLIND_BODY));
     Router::new()
         .merge(small)
         .merge(large)
+        .merge(blind)
+        .route(DIRECTORY_PATH, get(blind_directory))
         .route("/.well-known/openid-credential-issuer", get(issuer_metadata))
         .route("/.well-known/oauth-authorization-server", get(as_metadata))
         .route("/.well-known/jwt-vc-issuer", get(jwt_vc_issuer))
@@ -289,17 +313,21 @@ async fn nonce(State(issuer): State<Arc<Issuer>>) -> Result<Response, AppError> 
     Ok((no_store(), axum::Json(json!({"c_nonce": n}))).into_response())
 }
 
+fn bearer(headers: &HeaderMap) -> Option<zeroize::Zeroizing<String>> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, t)| scheme.eq_ignore_ascii_case("bearer") && !t.is_empty())
+        .map(|(_, t)| zeroize::Zeroizing::new(t.trim().to_owned()))
+}
+
 async fn credential(
     State(issuer): State<Arc<Issuer>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, t)| scheme.eq_ignore_ascii_case("bearer") && !t.is_empty())
-        .map(|(_, t)| zeroize::Zeroizing::new(t.trim().to_owned()));
+    let token = bearer(&headers);
     if token.is_some() && !has_type(&headers, "application/json") {
         return Err(CredentialError::InvalidRequest {
             reason: "content type must be application/json",
@@ -310,6 +338,39 @@ async fn credential(
         blocking(move || issuer.credential_request(token.as_deref().map(String::as_str), &body)).await??;
     let list: Vec<Value> = creds.into_iter().map(|c| json!({"credential": c})).collect();
     Ok((no_store(), axum::Json(json!({"credentials": list}))).into_response())
+}
+
+async fn blind_token_request(
+    State(issuer): State<Arc<Issuer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let token = bearer(&headers);
+    if token.is_some() && !has_type(&headers, "application/json") {
+        return Err(BlindError::InvalidRequest {
+            reason: "content type must be application/json",
+        }
+        .into());
+    }
+    let responses =
+        blocking(move || issuer.blind_token_request(token.as_deref().map(String::as_str), &body)).await??;
+    let list: Vec<Value> = responses
+        .iter()
+        .map(|r| json!({"token_response": ageband_core::b64::encode(r.to_bytes())}))
+        .collect();
+    Ok((no_store(), axum::Json(json!({"responses": list}))).into_response())
+}
+
+async fn blind_directory(State(issuer): State<Arc<Issuer>>) -> Result<Response, AppError> {
+    let dir = blocking(move || issuer.blind_directory()).await??;
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(DIRECTORY_MEDIA_TYPE),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("max-age=3600")),
+    ];
+    Ok((headers, dir.to_json()).into_response())
 }
 
 async fn issuer_metadata(State(issuer): State<Arc<Issuer>>) -> Response {

@@ -39,7 +39,69 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (provider, hash)) STRICT;
      CREATE TABLE quota (key BLOB NOT NULL, at INTEGER NOT NULL) STRICT;
      CREATE INDEX quota_key ON quota (key, at);",
+    // 2: the blind-token profile (blind-profile.md §12.1): one sealed RSA key per slot, the
+    // per-subject, per-fact, per-month token counters, and per-profile uses of access tokens.
+    "CREATE TABLE blind_keys (
+        fact TEXT NOT NULL,
+        floor INTEGER NOT NULL,
+        month TEXT NOT NULL,
+        token_key_id BLOB NOT NULL UNIQUE,
+        spki BLOB NOT NULL,
+        sealed BLOB NOT NULL,
+        created INTEGER NOT NULL,
+        not_after INTEGER NOT NULL,
+        PRIMARY KEY (fact, floor, month)
+     ) STRICT;
+     CREATE TABLE blind_quota (key BLOB PRIMARY KEY, used INTEGER NOT NULL, expires INTEGER NOT NULL) STRICT;
+     ALTER TABLE tokens ADD COLUMN uses INTEGER NOT NULL DEFAULT 3;",
 ];
+
+/// Access-token use bit of `POST /credential` (SD-JWT).
+pub const USE_CREDENTIAL: i64 = 1;
+/// Access-token use bit of `POST /blind-token-request`.
+pub const USE_BLIND: i64 = 2;
+
+/// One blind-token key as stored (blind-profile.md §12.1).
+#[derive(Clone, PartialEq, Eq)]
+pub struct BlindKeyRow {
+    /// Fact wire name.
+    pub fact: String,
+    /// Floor, 2 or 3.
+    pub floor: u8,
+    /// `YYYY-MM`.
+    pub month: String,
+    /// SHA-256 of the SPKI.
+    pub token_key_id: Vec<u8>,
+    /// The RFC 9578 SPKI (public).
+    pub spki: Vec<u8>,
+    /// PKCS#8 DER sealed under the key-encryption key.
+    pub sealed: Vec<u8>,
+    /// Creation, Unix seconds.
+    pub created: u64,
+    /// `not-after` of the month: the key is deleted from then on.
+    pub not_after: u64,
+}
+
+impl std::fmt::Debug for BlindKeyRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlindKeyRow")
+            .field("fact", &self.fact)
+            .field("floor", &self.floor)
+            .field("month", &self.month)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Outcome of [`Store::redeem_blind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlindRedeem {
+    /// The token's blind use was consumed and every quota charged.
+    Redeemed,
+    /// The access token is gone, expired, or its blind use was consumed.
+    TokenGone,
+    /// A quota would be exceeded; nothing was charged or consumed.
+    QuotaExceeded,
+}
 
 /// Failed access attempts after which an access token is dropped (protocol.md §7.4).
 pub const MAX_TOKEN_FAILURES: i64 = 5;
@@ -248,6 +310,141 @@ impl Store {
         )
     }
 
+    /// The facts of an access token that is live and still has use `bit` (without consuming).
+    pub fn token_facts(&self, hash: &[u8], now: u64, bit: i64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .lock()?
+            .query_row(
+                "SELECT facts FROM tokens WHERE hash = ?1 AND expires > ?2 AND failures < ?3 AND (uses & ?4) != 0",
+                params![hash, sql(now), MAX_TOKEN_FAILURES, bit],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Consumes use `bit` of an access token (the row goes when no use is left); its facts and
+    /// deadline if it was live with that use. Of concurrent requests exactly one gets it.
+    pub fn take_token_use(
+        &self,
+        hash: &[u8],
+        now: u64,
+        bit: i64,
+    ) -> Result<Option<(String, u64)>, StoreError> {
+        let conn = self.lock()?;
+        let row: Option<(String, i64)> = conn
+            .query_row(
+                "UPDATE tokens SET uses = uses & ~?2 WHERE hash = ?1 AND (uses & ?2) != 0 AND failures < ?3 RETURNING facts, expires",
+                params![hash, bit, MAX_TOKEN_FAILURES],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        conn.execute("DELETE FROM tokens WHERE hash = ?1 AND uses = 0", [hash])?;
+        Ok(row.filter(|(_, exp)| *exp > sql(now)).map(|(f, e)| (f, e as u64)))
+    }
+
+    /// In one transaction: checks that the access token is live with its blind use, that each
+    /// `(quota key, count, expires)` stays within `limit`, then consumes the blind use and
+    /// charges the counts. Nothing changes unless everything passes.
+    pub fn redeem_blind(
+        &self,
+        hash: &[u8],
+        now: u64,
+        charges: &[(Vec<u8>, u32, u64)],
+        limit: u32,
+    ) -> Result<BlindRedeem, StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let live = tx
+            .query_row(
+                "SELECT 1 FROM tokens WHERE hash = ?1 AND expires > ?2 AND failures < ?3 AND (uses & ?4) != 0",
+                params![hash, sql(now), MAX_TOKEN_FAILURES, USE_BLIND],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if !live {
+            return Ok(BlindRedeem::TokenGone);
+        }
+        tx.execute("DELETE FROM blind_quota WHERE expires <= ?1", [sql(now)])?;
+        for (key, n, _) in charges {
+            let used: i64 = tx
+                .query_row("SELECT used FROM blind_quota WHERE key = ?1", [key], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
+            if used + i64::from(*n) > i64::from(limit) {
+                return Ok(BlindRedeem::QuotaExceeded);
+            }
+        }
+        for (key, n, expires) in charges {
+            tx.execute(
+                "INSERT INTO blind_quota (key, used, expires) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET used = used + excluded.used",
+                params![key, i64::from(*n), sql(*expires)],
+            )?;
+        }
+        tx.execute(
+            "UPDATE tokens SET uses = uses & ~?2 WHERE hash = ?1",
+            params![hash, USE_BLIND],
+        )?;
+        tx.execute("DELETE FROM tokens WHERE hash = ?1 AND uses = 0", [hash])?;
+        tx.commit()?;
+        Ok(BlindRedeem::Redeemed)
+    }
+
+    /// Every stored blind-token key.
+    pub fn blind_keys(&self) -> Result<Vec<BlindKeyRow>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare(
+            "SELECT fact, floor, month, token_key_id, spki, sealed, created, not_after FROM blind_keys ORDER BY month, fact, floor",
+        )?;
+        let rows = stmt.query_map([], blind_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The key of one slot.
+    pub fn blind_key(&self, fact: &str, floor: u8, month: &str) -> Result<Option<BlindKeyRow>, StoreError> {
+        Ok(self
+            .lock()?
+            .query_row(
+                "SELECT fact, floor, month, token_key_id, spki, sealed, created, not_after FROM blind_keys
+                 WHERE fact = ?1 AND floor = ?2 AND month = ?3",
+                params![fact, floor, month],
+                blind_row,
+            )
+            .optional()?)
+    }
+
+    /// Adds a key for its slot unless the slot has one (the UNIQUE slot constraint decides a
+    /// race); returns the slot's key as stored.
+    pub fn insert_blind_key_once(&self, k: &BlindKeyRow) -> Result<BlindKeyRow, StoreError> {
+        {
+            let conn = self.lock()?;
+            conn.execute(
+                "INSERT INTO blind_keys (fact, floor, month, token_key_id, spki, sealed, created, not_after)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (fact, floor, month) DO NOTHING",
+                params![
+                    k.fact,
+                    k.floor,
+                    k.month,
+                    k.token_key_id,
+                    k.spki,
+                    k.sealed,
+                    sql(k.created),
+                    sql(k.not_after)
+                ],
+            )?;
+        }
+        self.blind_key(&k.fact, k.floor, &k.month)?
+            .ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
+    }
+
+    /// Deletes (with their sealed secrets) the keys whose month has ended; returns how many.
+    pub fn retire_blind_keys(&self, now: u64) -> Result<usize, StoreError> {
+        Ok(self
+            .lock()?
+            .execute("DELETE FROM blind_keys WHERE not_after <= ?1", [sql(now)])?)
+    }
+
     /// Counts a rejected request against an access token; drops it at the limit.
     pub fn token_failed(&self, hash: &[u8]) -> Result<(), StoreError> {
         let conn = self.lock()?;
@@ -332,6 +529,7 @@ impl Store {
         conn.execute("DELETE FROM nonces WHERE expires <= ?1", [now])?;
         conn.execute("DELETE FROM jtis WHERE expires <= ?1", [now])?;
         conn.execute("DELETE FROM quota WHERE at < ?1", [sql(quota_since)])?;
+        conn.execute("DELETE FROM blind_quota WHERE expires <= ?1", [now])?;
         Ok(())
     }
 
@@ -342,6 +540,19 @@ impl Store {
             |t: &str| conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get::<_, i64>(0));
         Ok((count("codes")?, count("tokens")?, count("nonces")?))
     }
+}
+
+fn blind_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BlindKeyRow> {
+    Ok(BlindKeyRow {
+        fact: r.get(0)?,
+        floor: r.get(1)?,
+        month: r.get(2)?,
+        token_key_id: r.get(3)?,
+        spki: r.get(4)?,
+        sealed: r.get(5)?,
+        created: r.get::<_, i64>(6)? as u64,
+        not_after: r.get::<_, i64>(7)? as u64,
+    })
 }
 
 fn take(conn: &Connection, query: &str, hash: &[u8], now: u64) -> Result<Option<(String, u64)>, StoreError> {
@@ -395,7 +606,7 @@ mod tests {
         assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
         drop(s);
         let s = Store::open(dir.path()).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 1);
+        assert_eq!(s.schema_version().unwrap(), 2);
         s.insert_code(b"c", "{}", 100).unwrap();
         assert_eq!(s.take_code(b"c", 50).unwrap(), Some(("{}".into(), 100)));
         assert_eq!(s.take_code(b"c", 50).unwrap(), None);
