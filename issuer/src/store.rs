@@ -4,8 +4,11 @@
 //! What it holds (and what it never holds): sealed issuer keys and the sealed quota secret;
 //! pre-authorized codes and access tokens *as SHA-256 hashes*, each with only the derived facts
 //! (predicates, `iat`/`exp` days, level, source); c_nonce hashes; `jti` hashes per provider until
-//! the assertion's `exp`; quota entries keyed by an HMAC, one row per batch day. No birth date,
-//! no evidence, no subject, no holder key, no credential.
+//! the assertion's `exp`; quota entries keyed by an HMAC, one row per batch day; blind-token keys
+//! (one per fact, floor and month, sealed, deleted after their month) and blind-token counters
+//! keyed by an HMAC of subject, fact and month. Under a code or token the facts include, for the
+//! blind-token profile, the allowed months per fact and an HMAC tag of the evidence subject. No
+//! birth date, no turning day, no evidence, no subject, no holder key, no credential or token.
 //!
 //! Single use is enforced by the database, not by the caller: every redemption is a
 //! `DELETE … RETURNING`, so of any number of concurrent requests exactly one gets the row.
@@ -644,6 +647,96 @@ mod tests {
         assert!(
             s.charge_quota(b"k", 200, 101, 3).unwrap(),
             "oldest left the window"
+        );
+    }
+
+    #[test]
+    fn version_1_databases_migrate_and_keep_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Connection::open(dir.path().join(Store::FILE)).unwrap();
+        c.execute_batch(&format!("{}; PRAGMA user_version = 1;", MIGRATIONS[0]))
+            .unwrap();
+        c.execute(
+            "INSERT INTO tokens (hash, facts, expires) VALUES (x'01', '{}', 100)",
+            [],
+        )
+        .unwrap();
+        drop(c);
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.schema_version().unwrap(), 2);
+        // An old token keeps both uses, each once.
+        assert_eq!(
+            s.token_facts(b"\x01", 0, USE_BLIND).unwrap().as_deref(),
+            Some("{}")
+        );
+        assert!(s.take_token_use(b"\x01", 0, USE_CREDENTIAL).unwrap().is_some());
+        assert!(s.take_token_use(b"\x01", 0, USE_CREDENTIAL).unwrap().is_none());
+        assert_eq!(s.live_counts().unwrap().1, 1);
+        assert_eq!(s.redeem_blind(b"\x01", 0, &[], 1).unwrap(), BlindRedeem::Redeemed);
+        assert_eq!(s.live_counts().unwrap().1, 0, "no use left: the row is gone");
+    }
+
+    #[test]
+    fn one_blind_key_per_slot_and_quota() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let row = |id: u8| BlindKeyRow {
+            fact: "age_over_18".into(),
+            floor: 3,
+            month: "2026-12".into(),
+            token_key_id: vec![id; 32],
+            spki: vec![id],
+            sealed: vec![id],
+            created: 1,
+            not_after: 1_798_761_600,
+        };
+        assert_eq!(
+            s.insert_blind_key_once(&row(1)).unwrap().token_key_id,
+            vec![1; 32]
+        );
+        // A second key for the slot loses: the first stays.
+        assert_eq!(
+            s.insert_blind_key_once(&row(2)).unwrap().token_key_id,
+            vec![1; 32]
+        );
+        let direct = s.lock().unwrap().execute(
+            "INSERT INTO blind_keys (fact, floor, month, token_key_id, spki, sealed, created, not_after)
+             VALUES ('age_over_18', 3, '2026-12', x'02', x'02', x'02', 1, 1)",
+            [],
+        );
+        assert!(direct.is_err(), "the UNIQUE slot constraint refuses a second key");
+        assert_eq!(s.blind_keys().unwrap().len(), 1);
+        assert_eq!(s.retire_blind_keys(1_798_761_599).unwrap(), 0);
+        assert_eq!(s.retire_blind_keys(1_798_761_600).unwrap(), 1);
+
+        s.insert_token(b"t", "{}", 100).unwrap();
+        let charge = |n| vec![(b"q".to_vec(), n, 1000)];
+        assert_eq!(
+            s.redeem_blind(b"t", 0, &charge(3), 2).unwrap(),
+            BlindRedeem::QuotaExceeded
+        );
+        assert_eq!(
+            s.redeem_blind(b"t", 0, &charge(2), 2).unwrap(),
+            BlindRedeem::Redeemed
+        );
+        assert_eq!(
+            s.redeem_blind(b"t", 0, &charge(0), 2).unwrap(),
+            BlindRedeem::TokenGone
+        );
+        s.insert_token(b"u", "{}", 100).unwrap();
+        assert_eq!(
+            s.redeem_blind(b"u", 0, &charge(1), 2).unwrap(),
+            BlindRedeem::QuotaExceeded
+        );
+        // The counter goes with its month.
+        assert_eq!(
+            s.redeem_blind(b"u", 1000, &charge(1), 2).unwrap(),
+            BlindRedeem::TokenGone
+        );
+        s.insert_token(b"v", "{}", 2000).unwrap();
+        assert_eq!(
+            s.redeem_blind(b"v", 1000, &charge(2), 2).unwrap(),
+            BlindRedeem::Redeemed
         );
     }
 
