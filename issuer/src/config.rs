@@ -510,6 +510,27 @@ mod tests {
     }
 
     #[test]
+    fn blind_section() {
+        let d = IssuerConfig::default().blind;
+        assert!(d.enabled);
+        assert_eq!((d.months_ahead, d.batch_size, d.tokens_per_month), (2, 30, 30));
+        assert_eq!(d.blind_facts().len(), 6);
+        let c = IssuerConfig::from_toml(
+            "[blind]\nfacts = [\"age_over_18\", \"age_under_16\"]\nmonths_ahead = 0\nbatch_size = 5\ntokens_per_month = 7\n",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(
+            c.blind.blind_facts().iter().map(|f| f.name()).collect::<Vec<_>>(),
+            ["age_over_18", "age_under_16"]
+        );
+        assert_eq!(
+            (c.blind.months_ahead, c.blind.batch_size, c.blind.tokens_per_month),
+            (0, 5, 7)
+        );
+    }
+
+    #[test]
     fn jwks_files_relative_to_the_config() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("eid.json"), r#"{"keys":[]}"#).unwrap();

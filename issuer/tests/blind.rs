@@ -532,3 +532,26 @@ async fn disabled_profile_is_not_served() {
     h.issuer.purge().unwrap();
     assert!(h.issuer.store().blind_keys().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn facts_follow_the_configured_thresholds() {
+    let h = harness_with(|c| {
+        c.thresholds = vec![16, 18];
+        c.blind.months_ahead = 0;
+    });
+    let dir = directory(&h.issuer).await;
+    let mut facts: Vec<String> = dir.keys().iter().map(|k| k.fact().name()).collect();
+    facts.sort();
+    facts.dedup();
+    assert_eq!(
+        facts,
+        ["age_over_16", "age_over_18", "age_under_16", "age_under_18"]
+    );
+    assert_eq!(dir.keys().len(), 4 * 2);
+    assert!(dir.keys().iter().all(|k| k.month() == m("2026-11")));
+    let (_, meta, _) = call(&h.issuer, "GET", "/.well-known/openid-credential-issuer", &[], "").await;
+    assert_eq!(
+        meta["ageband_blind_tokens"]["facts"],
+        json!(["age_over_16", "age_over_18", "age_under_16", "age_under_18"])
+    );
+}
