@@ -639,14 +639,7 @@ impl Issuer {
     }
 
     fn quota_key(&self, provider: &str, subject: &str) -> Vec<u8> {
-        let mut ctx = ring::hmac::Context::with_key(&self.quota_key);
-        ctx.update(QUOTA_LABEL);
-        for part in [provider, subject] {
-            let len = u16::try_from(part.len()).unwrap_or(u16::MAX);
-            ctx.update(&len.to_be_bytes());
-            ctx.update(&part.as_bytes()[..usize::from(len)]);
-        }
-        ctx.sign().as_ref().to_vec()
+        self.hmac_parts(QUOTA_LABEL, &[provider.as_bytes(), subject.as_bytes()])
     }
 }
 

@@ -17,8 +17,8 @@
 //! month) and `POST /blind-token-request` (a batch of RFC 9578 token requests, blind-signed).
 //!
 //! Non-goals: no key administration over HTTP (rotation is `ageband issuer keys …`), no
-//! revocation or status lists, no TLS termination (run it
-//! behind a TLS proxy), no fetching of provider keys at run time (they are pinned).
+//! revocation or status lists, no TLS termination (run it behind a TLS proxy), no fetching of
+//! provider keys at run time (they are pinned).
 //!
 //! The adult's presentation in the guardian path is checked by `ageband-verifier`, as a platform
 //! would check it, against this issuer's own published keys and the configured trusted issuers.
