@@ -171,12 +171,28 @@ async fn directory_has_one_key_per_published_slot() {
     assert_eq!(b["issuer_name"], "issuer.example");
     assert_eq!(b["batch_size"], 4);
 
-    // The turn of the month: December becomes current, January is published; November's keys
-    // are retired by the maintenance tick and no longer listed.
+    // Within the last three days of November the maintenance tick prepares January's keys
+    // (stored, not listed yet).
+    h.issuer.purge().unwrap();
+    let stored = h.issuer.store().blind_keys().unwrap();
+    assert_eq!(stored.len(), 18);
+    let january: Vec<Vec<u8>> = stored
+        .iter()
+        .filter(|r| r.month == "2027-01")
+        .map(|r| r.token_key_id.clone())
+        .collect();
+    assert_eq!(january.len(), 6);
+    assert_eq!(directory(&h.issuer).await, dir);
+
+    // The turn of the month: December becomes current, January is published with the prepared
+    // keys; November's keys are retired by the maintenance tick and no longer listed.
     h.clock.set(m("2026-12").not_before() + 60);
     h.issuer.purge().unwrap();
     let dec = directory(&h.issuer).await;
     dec.check_consistent_with(&dir).unwrap();
+    for k in dec.keys().iter().filter(|k| k.month() == m("2027-01")) {
+        assert!(january.contains(&k.token_key_id().to_vec()));
+    }
     let months: std::collections::BTreeSet<Month> = dec.keys().iter().map(DirectoryKey::month).collect();
     assert_eq!(
         months.into_iter().collect::<Vec<_>>(),
