@@ -17,7 +17,8 @@
 //!   (`POST /nonce`, expired, purged).
 //!
 //! Prints a human-readable summary and one JSON line per run: throughput, p50/p99 latency,
-//! errors, and for `memory` the RSS after each cycle.
+//! errors, CPU time per operation (client and server together: this process), and for
+//! `memory` the RSS after each cycle.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -204,7 +205,7 @@ where
     let next = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let deadline = Instant::now() + Duration::from_secs(o.seconds);
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), cpu_seconds());
     let tasks: Vec<_> = (0..o.clients)
         .map(|_| {
             let (op, next, stop, requests) = (op.clone(), next.clone(), stop.clone(), o.requests);
@@ -239,6 +240,7 @@ where
     }
     stop.store(true, Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_us = (cpu_seconds() - cpu) * 1e6 / (all.latencies.len() + all.errors).max(1) as f64;
     all.latencies.sort();
     let pct = |p: f64| -> f64 {
         if all.latencies.is_empty() {
@@ -258,10 +260,11 @@ where
         "p50_ms": (pct(0.50) * 1000.0).round() / 1000.0,
         "p99_ms": (pct(0.99) * 1000.0).round() / 1000.0,
         "max_ms": (pct(1.0) * 1000.0).round() / 1000.0,
+        "cpu_us_per_op": cpu_us.round(),
         "rss_kib": rss_kib(),
     });
     println!(
-        "{name}: {ok} ok, {} errors in {elapsed:.2} s = {:.0}/s; latency p50 {:.2} ms, p99 {:.2} ms",
+        "{name}: {ok} ok, {} errors in {elapsed:.2} s = {:.0}/s; latency p50 {:.2} ms, p99 {:.2} ms; CPU {cpu_us:.0} µs per operation (client and server)",
         all.errors,
         ok as f64 / elapsed,
         pct(0.5),
@@ -474,6 +477,21 @@ async fn issuer_run(o: &Opts) -> anyhow::Result<Value> {
         },
     )
     .await
+}
+
+/// CPU time this process has used (user + system), seconds, from `/proc/self/stat` (10 ms
+/// resolution; 0 where /proc is unavailable). Unlike wall-clock figures it does not move when
+/// other processes share the cores.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the parenthesised command name come fields 3, 4, …; utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let field = |i: usize| {
+        rest.split_whitespace()
+            .nth(i - 3)
+            .and_then(|x| x.parse::<f64>().ok())
+    };
+    field(14).zip(field(15)).map_or(0.0, |(u, s)| (u + s) / 100.0)
 }
 
 /// VmRSS of this process, KiB (0 where /proc is unavailable).
