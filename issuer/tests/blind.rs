@@ -571,3 +571,44 @@ async fn facts_follow_the_configured_thresholds() {
         json!(["age_over_16", "age_over_18", "age_under_16", "age_under_18"])
     );
 }
+
+#[tokio::test]
+async fn guardian_evidence_gets_floor_two_under_facts() {
+    let h = harness_with(small);
+    let dir = directory(&h.issuer).await;
+    // The adult's own SD-JWT credential, presented to this issuer for the child.
+    let adult = h.issue(&oidc_ev(h.id_token(json!({"nonce": h.nonce()}))), 1);
+    let n = h.nonce();
+    let vp =
+        ageband_core::profile::present(&adult[0].0, &[t(18)], &adult[0].1, ISSUER_URL, &n, h.now()).unwrap();
+    let ev = ageband_issuer::Evidence::Guardian {
+        presentation: ageband_issuer::SecretString::new(vp),
+        nonce: n,
+        child_birthdate: ageband_issuer::SecretString::new("2016-02-29"),
+    };
+    let offer = h.issuer.accept_evidence(&ev).unwrap();
+    let token = h
+        .issuer
+        .redeem_code(&offer.pre_authorized_code)
+        .unwrap()
+        .access_token;
+    let (_, body) = requests(&dir, &[("age_under_16", 3, "2026-11")]);
+    let e = h
+        .issuer
+        .blind_token_request(Some(&token), body.to_string().as_bytes())
+        .unwrap_err();
+    assert!(matches!(e, ageband_issuer::BlindError::Denied { .. }), "{e}");
+    let (holders, body) = requests(
+        &dir,
+        &[("age_under_16", 2, "2026-11"), ("age_under_16", 2, "2026-12")],
+    );
+    let responses = h
+        .issuer
+        .blind_token_request(Some(&token), body.to_string().as_bytes())
+        .unwrap();
+    let answer = json!({"responses": responses
+        .iter()
+        .map(|r| json!({"token_response": b64::encode(r.to_bytes())}))
+        .collect::<Vec<_>>()});
+    assert_eq!(finalize(&dir, holders, &answer).len(), 2);
+}
