@@ -3,6 +3,8 @@
 //! ageband must refuse fail with their specific kind (issue 3 §4).
 #![allow(missing_docs, clippy::unwrap_used)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -10,6 +12,8 @@ use ageband_core::age::{AgeQuestion, Threshold, ThresholdSet};
 use ageband_core::jwk::parse_jwk_or_set;
 use ageband_verifier::{AgeRequest, ManualClock, TrustList, TrustedIssuer, Verifier};
 use serde_json::Value;
+
+use common::snake;
 
 fn question(q: &Value) -> AgeQuestion {
     let t = |v: &Value| Threshold::new(u8::try_from(v.as_u64().unwrap()).unwrap()).unwrap();
@@ -21,16 +25,6 @@ fn question(q: &Value) -> AgeQuestion {
     } else {
         AgeQuestion::Under(t(&q["under"]))
     }
-}
-
-fn snake(kind: &str) -> String {
-    kind.chars()
-        .enumerate()
-        .flat_map(|(i, c)| {
-            let sep = (c.is_ascii_uppercase() && i > 0).then_some('_');
-            sep.into_iter().chain(std::iter::once(c.to_ascii_lowercase()))
-        })
-        .collect()
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //! level below the platform's minimum — and the answers that do fit.
 #![allow(missing_docs, clippy::unwrap_used)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -10,6 +12,8 @@ use ageband_core::age::{AgeQuestion, Threshold, ThresholdSet};
 use ageband_core::jwk::parse_jwk_or_set;
 use ageband_verifier::{AgeRequest, ManualClock, TrustList, TrustedIssuer, Verifier};
 use serde_json::Value;
+
+use common::snake;
 
 /// The request the vector's `question` describes, in the service's JSON shape.
 fn request(q: &Value, aud: &str, nonce: &str) -> AgeRequest {
@@ -34,16 +38,6 @@ fn request(q: &Value, aud: &str, nonce: &str) -> AgeRequest {
         r = r.min_assurance(level.parse().unwrap());
     }
     r
-}
-
-fn snake(kind: &str) -> String {
-    kind.chars()
-        .enumerate()
-        .flat_map(|(i, c)| {
-            let sep = (c.is_ascii_uppercase() && i > 0).then_some('_');
-            sep.into_iter().chain(std::iter::once(c.to_ascii_lowercase()))
-        })
-        .collect()
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //! the expected outcome when asked the matching question.
 #![allow(missing_docs, clippy::unwrap_used)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -11,16 +13,7 @@ use ageband_core::jwk::parse_jwk_or_set;
 use ageband_verifier::{AgeRequest, ManualClock, TrustList, TrustedIssuer, Verifier};
 use serde_json::Value;
 
-fn snake(kind: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in kind.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
-}
+use common::snake;
 
 #[test]
 fn shared_verify_vectors() {

@@ -17,6 +17,18 @@ use serde_json::{Map, Value, json};
 pub const ISS: &str = "https://issuer.example";
 pub const AUD: &str = "redirect_uri:https://rp.example/v1/sessions/x/response";
 
+/// The verifier's snake_case wire name of a core error kind as vectors spell it
+/// (`KbAudience` → `kb_audience`).
+pub fn snake(kind: &str) -> String {
+    kind.chars()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            let sep = (c.is_ascii_uppercase() && i > 0).then_some('_');
+            sep.into_iter().chain(std::iter::once(c.to_ascii_lowercase()))
+        })
+        .collect()
+}
+
 pub fn t(y: u8) -> Threshold {
     Threshold::new(y).unwrap()
 }
