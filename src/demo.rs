@@ -157,6 +157,25 @@ async fn start(dir: &std::path::Path) -> anyhow::Result<Services> {
     })
 }
 
+/// What each demo platform does with the answer: tailor the experience to the band, or let
+/// the user in or keep them out.
+fn decision(question: &Value, outcome: &Value) -> String {
+    let band = outcome["band"].as_str().unwrap_or("?");
+    if question.get("band").is_some() {
+        return format!("the community shows its {band} experience");
+    }
+    let admitted = match (question.get("at_least"), question.get("under")) {
+        (Some(n), _) => outcome["at_least"].as_u64() >= n.as_u64(),
+        (_, Some(n)) => outcome["under"].as_u64().is_some_and(|u| Some(u) <= n.as_u64()),
+        _ => false,
+    };
+    if admitted {
+        "admitted".to_owned()
+    } else {
+        format!("kept out (age {band})")
+    }
+}
+
 async fn stop(s: Services) {
     let _ = s.stop.send(true);
     for t in s.tasks {
@@ -265,6 +284,7 @@ async fn story(s: &Services, dir: &std::path::Path, count: usize) -> anyhow::Res
                         shared.join(", "),
                         status["outcome"]
                     );
+                    println!("              → {}", decision(question, &status["outcome"]));
                 }
                 Err(e) => println!("   {:<4} ({:>2}): wallet could not answer: {e}", p.name, p.age),
             }

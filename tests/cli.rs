@@ -253,6 +253,9 @@ fn the_demo_tells_the_story_and_exits_0() {
         "\"band\":\"18+\"",
         "\"band\":\"0-12\"",
         "did not learn",
+        "admitted",
+        "kept out (age 0-17)",
+        "shows its 13-15 experience",
     ] {
         assert!(out.contains(needle), "demo output lacks {needle}:\n{out}");
     }
