@@ -87,7 +87,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             services.verifier_url, services.api_key
         );
         println!("  ageband wallet --wallet /tmp/w present '<link from the answer>'");
-        tokio::signal::ctrl_c().await.ok();
+        crate::cli::shutdown_signal().await;
     }
     stop(services).await;
     result

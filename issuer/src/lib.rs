@@ -67,7 +67,7 @@ pub use issuer::{
     OpenOptions, PRE_AUTHORIZED_GRANT, PROOF_TYP, TokenError, TokenResponse,
 };
 pub use keys::{Kek, KeyInfo, KeySource, KeyState, LocalKeys};
-pub use service::{AppError, app, serve, shutdown_signal};
+pub use service::{AppError, app, serve};
 
 /// Time is injected (STYLE: inject the world); the trait and both clocks live in core so that
 /// one clock drives every component in tests and demos.

@@ -97,7 +97,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
                 "ageband issuer on {bound} (credential_issuer: {})",
                 issuer.credential_issuer().unwrap_or_default()
             );
-            ageband_issuer::serve(listener, issuer, ageband_issuer::shutdown_signal()).await?;
+            ageband_issuer::serve(listener, issuer, super::shutdown_signal()).await?;
             Ok(())
         }
         Command::Keys(k) => keys(k),

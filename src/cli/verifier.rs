@@ -99,7 +99,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let verifier = Verifier::new(Arc::new(TrustStore::new(trust)));
     let state = AppState::new(verifier, service)?;
     println!("ageband verifier listening on http://{addr} (public URL {public_url})");
-    server::serve(listener, state, server::shutdown_signal()).await?;
+    server::serve(listener, state, super::shutdown_signal()).await?;
     Ok(())
 }
 
