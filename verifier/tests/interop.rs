@@ -5,15 +5,11 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use ageband_core::age::{AgeQuestion, Threshold, ThresholdSet};
-use ageband_core::jwk::parse_jwk_or_set;
-use ageband_verifier::{AgeRequest, ManualClock, TrustList, TrustedIssuer, Verifier};
+use ageband_verifier::AgeRequest;
 use serde_json::Value;
 
-use common::snake;
+use common::{load_cases, snake, vector_verifier};
 
 fn question(q: &Value) -> AgeQuestion {
     let t = |v: &Value| Threshold::new(u8::try_from(v.as_u64().unwrap()).unwrap()).unwrap();
@@ -29,26 +25,10 @@ fn question(q: &Value) -> AgeQuestion {
 
 #[test]
 fn python_sd_jwt_fixtures() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 14, "fixtures missing in {}", dir.display());
     let (mut accepted, mut refused_though_python_accepts) = (0, 0);
-    for path in files {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let case: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for (name, case) in load_cases("tests/interop", 14) {
         let input = &case["input"];
-        let trust = TrustList::new(vec![TrustedIssuer::pinned(
-            input["issuer"].as_str().unwrap(),
-            parse_jwk_or_set(&input["issuer_jwks"]).unwrap(),
-        )])
-        .unwrap();
-        let verifier = Verifier::from_trust_list(trust)
-            .with_clock(Arc::new(ManualClock::new(input["now"].as_u64().unwrap())));
+        let verifier = vector_verifier(input);
         let request = AgeRequest::with_nonce(
             question(&case["question"]),
             input["aud"].as_str().unwrap(),

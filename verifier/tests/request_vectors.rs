@@ -5,15 +5,11 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use ageband_core::age::{AgeQuestion, Threshold, ThresholdSet};
-use ageband_core::jwk::parse_jwk_or_set;
-use ageband_verifier::{AgeRequest, ManualClock, TrustList, TrustedIssuer, Verifier};
+use ageband_verifier::AgeRequest;
 use serde_json::Value;
 
-use common::snake;
+use common::{load_cases, snake, vector_verifier};
 
 /// The request the vector's `question` describes, in the service's JSON shape.
 fn request(q: &Value, aud: &str, nonce: &str) -> AgeRequest {
@@ -42,24 +38,9 @@ fn request(q: &Value, aud: &str, nonce: &str) -> AgeRequest {
 
 #[test]
 fn request_vectors() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../specs/vectors/request");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    assert!(files.len() >= 8);
-    for path in files {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let case: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for (name, case) in load_cases("../specs/vectors/request", 8) {
         let input = &case["input"];
-        let trust = TrustList::new(vec![TrustedIssuer::pinned(
-            input["issuer"].as_str().unwrap(),
-            parse_jwk_or_set(&input["issuer_jwks"]).unwrap(),
-        )])
-        .unwrap();
-        let verifier = Verifier::from_trust_list(trust)
-            .with_clock(Arc::new(ManualClock::new(input["now"].as_u64().unwrap())));
+        let verifier = vector_verifier(input);
         let req = request(
             &input["question"],
             input["aud"].as_str().unwrap(),

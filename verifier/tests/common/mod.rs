@@ -29,6 +29,41 @@ pub fn snake(kind: &str) -> String {
         .collect()
 }
 
+/// Every `*.json` case in `dir` (relative to the crate), sorted by file name, with its name;
+/// at least `min` of them.
+pub fn load_cases(dir: &str, min: usize) -> Vec<(String, Value)> {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= min,
+        "expected at least {min} cases in {}",
+        dir.display()
+    );
+    files
+        .into_iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap())
+        })
+        .collect()
+}
+
+/// The verifier a vector's `input` describes: its issuer pinned to `issuer_jwks`, the clock at
+/// `now`.
+pub fn vector_verifier(input: &Value) -> Verifier {
+    let trust = TrustList::new(vec![TrustedIssuer::pinned(
+        input["issuer"].as_str().unwrap(),
+        ageband_core::jwk::parse_jwk_or_set(&input["issuer_jwks"]).unwrap(),
+    )])
+    .unwrap();
+    Verifier::from_trust_list(trust).with_clock(Arc::new(ManualClock::new(input["now"].as_u64().unwrap())))
+}
+
 pub fn t(y: u8) -> Threshold {
     Threshold::new(y).unwrap()
 }
