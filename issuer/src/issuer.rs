@@ -66,8 +66,8 @@ pub struct OpenOptions {
     pub key_source: Option<Arc<dyn KeySource>>,
 }
 
-/// Answer to `POST /evidence`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// Answer to `POST /evidence`. `Debug` does not print the code: it is a bearer secret.
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CredentialOffer {
     /// The single-use code.
     pub pre_authorized_code: String,
@@ -77,8 +77,8 @@ pub struct CredentialOffer {
     pub credential_offer: Value,
 }
 
-/// Answer to `POST /token`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// Answer to `POST /token`. `Debug` does not print the token: it is a bearer secret.
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TokenResponse {
     /// The single-use access token.
     pub access_token: String,
@@ -86,6 +86,25 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     /// Seconds until it expires (the code's deadline).
     pub expires_in: u64,
+}
+
+impl std::fmt::Debug for CredentialOffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialOffer")
+            .field("pre_authorized_code", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"<redacted>")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
 }
 
 /// Why `POST /token` failed (protocol.md §7.2).

@@ -489,3 +489,15 @@ fn guardian_from_other_issuers() {
         EvidenceError::Disabled { kind: "guardian" }
     ));
 }
+
+#[test]
+fn codes_and_access_tokens_never_print() {
+    let h = harness();
+    let offer = h.issuer.accept_evidence(&self_ev("2010-06-15")).unwrap();
+    let shown = format!("{offer:?}");
+    assert!(!shown.contains(&offer.pre_authorized_code), "{shown}");
+    let token = h.issuer.redeem_code(&offer.pre_authorized_code).unwrap();
+    let shown = format!("{token:?}");
+    assert!(!shown.contains(&token.access_token), "{shown}");
+    assert!(shown.contains("Bearer"), "the rest still prints: {shown}");
+}
