@@ -307,8 +307,10 @@ pub fn verify_presentation(
     jwt.verify(key).map_err(|_| VerifyError::BadSignature {
         part: Part::IssuerJwt,
     })?;
-    let header = jwt.header.clone();
-    let mut payload = jwt.payload;
+    // The signature is checked: take header and payload apart without copying.
+    let UnverifiedJws {
+        header, mut payload, ..
+    } = jwt;
     match payload.get("iss") {
         None => return Err(VerifyError::MissingClaim { name: "iss" }),
         Some(Value::String(iss)) if iss == issuer => {}
