@@ -292,16 +292,34 @@ impl Issuer {
         out
     }
 
+    /// The published slots the stored facts of a code allow (blind-profile.md §12.3): each fact
+    /// of the stored `blind` map, the floors of the evidence source, the stored months that are
+    /// published at `now`. Empty when the profile is off or the facts are unreadable.
+    pub(crate) fn blind_slots_for(&self, stored: &str, now: u64) -> Vec<crate::issuer::BlindSlot> {
+        if !self.blind_enabled() {
+            return Vec::new();
+        }
+        let Some(facts) = IssuanceFacts::from_stored(stored) else {
+            return Vec::new();
+        };
+        let floors = Floor::floors_for(facts.source);
+        self.blind_published_slots(now)
+            .into_iter()
+            .filter(|(fact, floor, month)| {
+                floors.contains(floor) && facts.blind.get(fact).is_some_and(|ms| ms.contains(month))
+            })
+            .map(|(fact, floor, month)| crate::issuer::BlindSlot {
+                fact: fact.name(),
+                floor: floor.number(),
+                month: month.to_string(),
+            })
+            .collect()
+    }
+
     /// The issuer's TokenChallenge (blind-profile.md §5.1): its server name (host and any
     /// non-default port of `credential_issuer`, lowercase).
     pub fn blind_challenge(&self) -> Option<TokenChallenge> {
-        let url = url::Url::parse(self.credential_issuer()?).ok()?;
-        let host = url.host_str()?.to_ascii_lowercase();
-        let name = match url.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host,
-        };
-        TokenChallenge::ageband(&name).ok()
+        TokenChallenge::for_issuer_url(self.credential_issuer()?).ok()
     }
 
     fn blind_request_uri(&self) -> String {

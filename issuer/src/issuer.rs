@@ -86,6 +86,22 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     /// Seconds until it expires (the code's deadline).
     pub expires_in: u64,
+    /// The blind-token slots this access token may request at `POST /blind-token-request`
+    /// (blind-profile.md §12.3); absent when there are none (profile off, self-declared
+    /// evidence, no fact).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ageband_blind_slots: Vec<BlindSlot>,
+}
+
+/// One (fact, floor, month) a holder may request blind tokens for (blind-profile.md §12.3).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BlindSlot {
+    /// The fact name, e.g. `age_over_13`.
+    pub fact: String,
+    /// The floor, 2 or 3.
+    pub floor: u8,
+    /// The key's month, `YYYY-MM`.
+    pub month: String,
 }
 
 impl std::fmt::Debug for CredentialOffer {
@@ -103,6 +119,7 @@ impl std::fmt::Debug for TokenResponse {
             .field("access_token", &"<redacted>")
             .field("token_type", &self.token_type)
             .field("expires_in", &self.expires_in)
+            .field("ageband_blind_slots", &self.ageband_blind_slots)
             .finish()
     }
 }
@@ -401,6 +418,7 @@ impl Issuer {
             access_token: token,
             token_type: "Bearer",
             expires_in: deadline - now,
+            ageband_blind_slots: self.blind_slots_for(&facts, now),
         })
     }
 

@@ -63,8 +63,8 @@ pub use config::{
 };
 pub use evidence::{Evidence, EvidenceError, IssuanceFacts, SecretString};
 pub use issuer::{
-    CODE_LIFETIME, CREDENTIAL_CONFIGURATION_ID, CredentialError, CredentialOffer, Issuer, OpenError,
-    OpenOptions, PRE_AUTHORIZED_GRANT, PROOF_TYP, TokenError, TokenResponse,
+    BlindSlot, CODE_LIFETIME, CREDENTIAL_CONFIGURATION_ID, CredentialError, CredentialOffer, Issuer,
+    OpenError, OpenOptions, PRE_AUTHORIZED_GRANT, PROOF_TYP, TokenError, TokenResponse,
 };
 pub use keys::{Kek, KeyInfo, KeySource, KeyState, LocalKeys};
 pub use service::{AppError, app, serve};

@@ -612,3 +612,84 @@ async fn guardian_evidence_gets_floor_two_under_facts() {
         .collect::<Vec<_>>()});
     assert_eq!(finalize(&dir, holders, &answer).len(), 2);
 }
+
+/// Evidence → code → the whole `POST /token` answer.
+async fn token_answer(h: &Harness, evidence: Value) -> Value {
+    let (s, offer, _) = call(&h.issuer, "POST", "/evidence", &[JSON], evidence.to_string()).await;
+    assert_eq!(s, StatusCode::OK, "{offer}");
+    let code = offer["pre_authorized_code"].as_str().unwrap();
+    let form = format!(
+        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Apre-authorized_code&pre-authorized_code={code}"
+    );
+    let (s, tok, _) = call(&h.issuer, "POST", "/token", &[FORM], form).await;
+    assert_eq!(s, StatusCode::OK, "{tok}");
+    tok
+}
+
+fn slot_list(tok: &Value) -> Vec<(String, u64, String)> {
+    tok["ageband_blind_slots"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    assert_eq!(s.as_object().unwrap().len(), 3, "{s}");
+                    (
+                        s["fact"].as_str().unwrap().to_owned(),
+                        s["floor"].as_u64().unwrap(),
+                        s["month"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_token_response_lists_exactly_the_slots_the_holder_may_request() {
+    let h = harness_with(small);
+    let dir = directory(&h.issuer).await;
+    let s = |f: &str, fl: u64, mo: &str| (f.to_owned(), fl, mo.to_owned());
+
+    // An adult with an official id: over 13 and over 18, both floors, both published months.
+    let tok = token_answer(&h, oidc(&h, "1990-01-01")).await;
+    let want = vec![
+        s("age_over_13", 2, "2026-11"),
+        s("age_over_13", 2, "2026-12"),
+        s("age_over_13", 3, "2026-11"),
+        s("age_over_13", 3, "2026-12"),
+        s("age_over_18", 2, "2026-11"),
+        s("age_over_18", 2, "2026-12"),
+        s("age_over_18", 3, "2026-11"),
+        s("age_over_18", 3, "2026-12"),
+    ];
+    assert_eq!(slot_list(&tok), want);
+    // Every listed slot is accepted by the blind endpoint with that access token.
+    let listed = slot_list(&tok);
+    let slots: Vec<(&str, u8, &str)> = listed[..4]
+        .iter()
+        .map(|(f, fl, mo)| (f.as_str(), u8::try_from(*fl).unwrap(), mo.as_str()))
+        .collect();
+    let (holders, body) = requests(&dir, &slots);
+    let token = tok["access_token"].as_str().unwrap();
+    let (st, answer) = blind_call(&h, token, body.to_string()).await;
+    assert_eq!(st, StatusCode::OK, "{answer}");
+    assert_eq!(finalize(&dir, holders, &answer).len(), 4);
+
+    // Turning 16 on 2026-12-10: under 16 only for November (the month ends before the birthday).
+    let ev = json!({"type": "check_assertion", "assertion": h.assertion(json!({"sub": "kid-2", "birthdate": "2010-12-10"}))});
+    let tok = token_answer(&h, ev).await;
+    let listed = slot_list(&tok);
+    assert!(listed.contains(&s("age_under_16", 3, "2026-11")), "{listed:?}");
+    assert!(
+        !listed
+            .iter()
+            .any(|(f, _, mo)| f == "age_under_16" && mo == "2026-12"),
+        "{listed:?}"
+    );
+    assert!(!listed.iter().any(|(f, _, _)| f == "age_over_18"), "{listed:?}");
+
+    // Self-declaration: no slots, and the member is absent.
+    let ev = json!({"type": "self", "birthdate": "1990-01-01"});
+    let tok = token_answer(&h, ev).await;
+    assert!(tok.get("ageband_blind_slots").is_none(), "{tok}");
+}

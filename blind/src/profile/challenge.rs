@@ -49,6 +49,15 @@ impl TokenChallenge {
         })
     }
 
+    /// ageband's challenge for the issuer whose identifier (credential issuer URL) is
+    /// `issuer_url`: [`issuer_name_of`] the URL, then [`TokenChallenge::ageband`].
+    ///
+    /// # Errors
+    /// [`ChallengeError::IssuerName`] when the URL yields no valid issuer name.
+    pub fn for_issuer_url(issuer_url: &str) -> Result<Self, ChallengeError> {
+        Self::ageband(&issuer_name_of(issuer_url).ok_or(ChallengeError::IssuerName)?)
+    }
+
     /// Whether this is the form [`TokenChallenge::ageband`] builds.
     #[must_use]
     pub fn is_ageband_form(&self) -> bool {
@@ -265,6 +274,82 @@ mod tests {
         assert_eq!(
             TokenChallenge::parse(&[0, 2, 0, 0, 0, 0, 0]),
             Err(ChallengeError::Malformed)
+        );
+    }
+}
+
+/// The issuer name (blind-profile.md §5.1) of an issuer identifier: the host of an `https://` or
+/// `http://` URL, lowercase, with `:port` unless it is the scheme's default (443, 80); `None`
+/// for other schemes, userinfo, IP-literal hosts in brackets, or a name §5.1 refuses. Issuers,
+/// wallets and verifiers all derive the name this way, so one identifier has one challenge.
+#[must_use]
+pub fn issuer_name_of(issuer_url: &str) -> Option<String> {
+    let lower = issuer_url.get(..8).map(str::to_ascii_lowercase);
+    let (rest, default_port) = match lower.as_deref() {
+        Some("https://") => (issuer_url.get(8..)?, 443),
+        _ if issuer_url
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("http://")) =>
+        {
+            (issuer_url.get(7..)?, 80)
+        }
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+    if authority.contains('@') || authority.starts_with('[') {
+        return None;
+    }
+    let name = match authority.split_once(':') {
+        Some((host, port)) => {
+            let p: u32 = port.parse().ok()?;
+            if port.starts_with('0') || !(1..=65535).contains(&p) {
+                return None;
+            }
+            if p == default_port {
+                host.to_owned()
+            } else {
+                format!("{host}:{p}")
+            }
+        }
+        None => authority,
+    };
+    check_issuer_name(&name).ok()?;
+    Some(name)
+}
+
+#[cfg(test)]
+mod issuer_name_tests {
+    use super::*;
+
+    #[test]
+    fn names_from_urls() {
+        let ok = [
+            ("https://issuer.example", "issuer.example"),
+            ("https://Issuer.Example/", "issuer.example"),
+            ("https://issuer.example:443/path?q", "issuer.example"),
+            ("https://issuer.example:8443", "issuer.example:8443"),
+            ("http://127.0.0.1:40123", "127.0.0.1:40123"),
+            ("HTTP://localhost:80/x", "localhost"),
+        ];
+        for (url, name) in ok {
+            assert_eq!(issuer_name_of(url).as_deref(), Some(name), "{url}");
+        }
+        for bad in [
+            "issuer.example",
+            "ftp://issuer.example",
+            "https://user@issuer.example",
+            "https://[::1]:8080",
+            "https://issuer.example:0",
+            "https://issuer.example:080",
+            "https://issuer.example:70000",
+            "https://",
+            "https://bad_name.example",
+        ] {
+            assert_eq!(issuer_name_of(bad), None, "{bad}");
+        }
+        assert_eq!(
+            TokenChallenge::for_issuer_url("https://issuer.example").unwrap(),
+            TokenChallenge::ageband("issuer.example").unwrap()
         );
     }
 }

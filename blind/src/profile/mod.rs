@@ -26,7 +26,7 @@ use std::fmt;
 
 use ageband_core::age::{AssuranceLevel, Source, Threshold};
 
-pub use challenge::{ChallengeError, MAX_ISSUER_NAME, TokenChallenge};
+pub use challenge::{ChallengeError, MAX_ISSUER_NAME, TokenChallenge, issuer_name_of};
 pub use directory::{
     Directory, DirectoryError, DirectoryKey, MAX_DIRECTORY_BYTES, MAX_DIRECTORY_KEYS, MAX_DIRECTORY_MONTHS,
     MAX_REQUEST_URI,
