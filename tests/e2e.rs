@@ -369,7 +369,15 @@ async fn outcome_and_session_carry_nothing_but_the_answer() {
     keys.sort();
     assert_eq!(
         keys,
-        ["assurance", "at_least", "band", "issuer", "source", "under"]
+        [
+            "assurance",
+            "at_least",
+            "band",
+            "issuer",
+            "profile",
+            "source",
+            "under"
+        ]
     );
 
     // Nothing of the presentation reaches the platform: no token, disclosure, salt or key.

@@ -85,7 +85,7 @@ mod verify;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::VerifyError;
 pub use nonce::{DEFAULT_CAPACITY, DEFAULT_RETENTION, MemoryNonceStore, NonceError, NonceStore};
-pub use outcome::AgeOutcome;
+pub use outcome::{AgeOutcome, Profile};
 pub use request::{AgeRequest, MIN_NONCE_LEN, NONCE_BYTES, RequestError};
 pub use trust::{MAX_FETCHED_KEYS, TrustError, TrustList, TrustStore, TrustedIssuer};
 pub use verify::Verifier;

@@ -1,8 +1,29 @@
-//! The whole answer a platform gets (protocol.md §6.6 step 6, §8.5): the age facts it asked
-//! for, how sure the issuer was, where the facts came from and who vouched. No raw claims, no
-//! holder key, no token, no timestamps.
+//! The whole answer a platform gets (protocol.md §6.6 step 6, §8.5; blind-profile.md §12.4):
+//! the age facts it asked for, how sure the issuer was, where the facts came from (SD-JWT only)
+//! and who vouched, and which profile answered. No raw claims, no holder key, no token, no
+//! timestamps.
 
 use ageband_core::age::{AgeBand, AssuranceLevel, Source};
+
+/// Which presentation profile answered (protocol.md §8.5 `profile`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// An SD-JWT VC with key binding (protocol.md §6): `"sd_jwt"`.
+    SdJwt,
+    /// One or two blind tokens with holder binding (blind-profile.md §12.4): `"blind_token"`.
+    BlindToken,
+}
+
+impl Profile {
+    /// The wire name, `sd_jwt` or `blind_token`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::SdJwt => "sd_jwt",
+            Profile::BlindToken => "blind_token",
+        }
+    }
+}
 
 /// A verified answer to an age question.
 #[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
@@ -13,10 +34,13 @@ pub struct AgeOutcome {
     pub under: Option<u8>,
     /// The issuer's assurance level.
     pub assurance: AssuranceLevel,
-    /// Where the issuer's age facts came from.
-    pub source: Source,
-    /// The issuer identifier (`iss`).
+    /// Where the issuer's age facts came from; `None` for a blind-token answer (tokens carry
+    /// no source, blind-profile.md §2.3).
+    pub source: Option<Source>,
+    /// The issuer identifier (`iss`, or the credential issuer URL of a blind issuer).
     pub issuer: String,
+    /// Which profile answered.
+    pub profile: Profile,
 }
 
 impl AgeOutcome {
@@ -43,8 +67,9 @@ mod tests {
             at_least,
             under,
             assurance: AssuranceLevel::Standard,
-            source: Source::OfficialId,
+            source: Some(Source::OfficialId),
             issuer: "https://issuer.example".into(),
+            profile: Profile::SdJwt,
         }
     }
 
@@ -57,7 +82,15 @@ mod tests {
         let json = serde_json::to_value(outcome(None, Some(13))).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"at_least":null,"under":13,"assurance":"standard","source":"official_id","issuer":"https://issuer.example"})
+            serde_json::json!({"at_least":null,"under":13,"assurance":"standard","source":"official_id","issuer":"https://issuer.example","profile":"sd_jwt"})
         );
+        let blind = AgeOutcome {
+            source: None,
+            profile: Profile::BlindToken,
+            ..outcome(Some(18), None)
+        };
+        let json = serde_json::to_value(blind).unwrap();
+        assert_eq!(json["source"], serde_json::Value::Null);
+        assert_eq!(json["profile"], "blind_token");
     }
 }

@@ -10,7 +10,7 @@ use ageband_core::sdjwt;
 use crate::clock::{Clock, SystemClock};
 use crate::error::VerifyError;
 use crate::nonce::{MemoryNonceStore, NonceError, NonceStore};
-use crate::outcome::AgeOutcome;
+use crate::outcome::{AgeOutcome, Profile};
 use crate::request::AgeRequest;
 use crate::trust::{TrustList, TrustStore};
 
@@ -127,8 +127,9 @@ impl Verifier {
             at_least: band.at_least,
             under: band.under,
             assurance: claims.assurance,
-            source: claims.source,
+            source: Some(claims.source),
             issuer: claims.issuer,
+            profile: Profile::SdJwt,
         })
     }
 }

@@ -189,7 +189,7 @@ async fn session_flow_and_request_shape() {
         s,
         json!({"status": "verified", "error": null, "outcome": {
             "at_least": 13, "under": 16, "assurance": "standard", "source": "official_id",
-            "issuer": ISS, "band": "13-15"}})
+            "issuer": ISS, "profile": "sd_jwt", "band": "13-15"}})
     );
     // Single use: the request is gone and a second response is refused.
     let (status, _) = call(&st, get(&format!("/v1/sessions/{id}/request"), None)).await;

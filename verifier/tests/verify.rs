@@ -40,7 +40,7 @@ fn accepts_the_fitting_answer_sets() {
     );
     assert_eq!(
         (o.assurance, o.source, o.issuer.as_str()),
-        (AssuranceLevel::Standard, Source::OfficialId, ISS)
+        (AssuranceLevel::Standard, Some(Source::OfficialId), ISS)
     );
 
     let req = fx.request(AgeQuestion::AtLeast(t(13)));
