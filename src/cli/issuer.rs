@@ -64,6 +64,13 @@ pub enum KeysCommand {
         #[arg(long)]
         force: bool,
     },
+    /// List the blind-token keys (one RSA key per fact, floor and month, blind-profile.md §12.1):
+    /// slot, RFC 9578 token key id, and whether its month is live, ahead or ended.
+    Blind {
+        /// The issuer's data folder.
+        #[arg(long, env = "AGEBAND_ISSUER_DATA_DIR")]
+        data_dir: PathBuf,
+    },
 }
 
 /// Runs a `issuer` subcommand.
@@ -151,6 +158,39 @@ fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
             let keys = open_keys(&data_dir, now)?;
             keys.remove(&kid, now, force)?;
             println!("removed key {kid}");
+            Ok(())
+        }
+        KeysCommand::Blind { data_dir } => {
+            let store = Store::open(&data_dir).context("opening the issuer store")?;
+            let rows = store.blind_keys()?;
+            if rows.is_empty() {
+                println!("no blind-token keys yet (they are made when the directory is first fetched)");
+                return Ok(());
+            }
+            println!(
+                "{:<13}  {:>5}  {:<7}  {:<43}  {:>10}  state",
+                "fact", "floor", "month", "token_key_id", "not_after"
+            );
+            for k in rows {
+                let starts = ageband_core::age::Date::parse(&format!("{}-01", k.month))
+                    .map(|d| d.unix_seconds())
+                    .unwrap_or(0);
+                let state = if k.not_after <= now {
+                    "ended"
+                } else if starts > now {
+                    "ahead"
+                } else {
+                    "live"
+                };
+                println!(
+                    "{:<13}  {:>5}  {:<7}  {:<43}  {:>10}  {state}",
+                    k.fact,
+                    k.floor,
+                    k.month,
+                    ageband_core::b64::encode(&k.token_key_id),
+                    k.not_after,
+                );
+            }
             Ok(())
         }
     }
