@@ -34,7 +34,12 @@ pub struct ServeArgs {
     /// Trust an issuer whose keys come from <URL>/.well-known/jwt-vc-issuer (repeatable).
     #[arg(long = "trust-issuer", value_name = "URL")]
     pub trust_issuer: Vec<String>,
-    /// TOML configuration: trusted issuers (pinned jwks or fetched), minimum levels, sources,
+    /// Trust an issuer like --trust-issuer and also its blind tokens, with the directory from
+    /// <URL>/.well-known/private-token-issuer-directory (repeatable).
+    #[arg(long = "trust-blind-issuer", value_name = "URL")]
+    pub trust_blind_issuer: Vec<String>,
+    /// TOML configuration: trusted issuers (pinned jwks or fetched; blind = true or
+    /// blind_directory_file for blind tokens), minimum levels, sources,
     /// API key (overridden by AGEBAND_VERIFIER_API_KEY), public URL.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -65,12 +70,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .trust_issuer
         .iter()
         .map(|u| TrustedIssuer::fetched(u.clone()))
+        .chain(
+            args.trust_blind_issuer
+                .iter()
+                .map(|u| TrustedIssuer::fetched(u.clone()).fetch_blind_directory()),
+        )
         .collect();
     let trust = config
         .trust_list(&base_dir, extra)
         .context("building the trust list")?;
     if trust.issuers().is_empty() {
-        anyhow::bail!("no trusted issuer: give --trust-issuer URL or issuers in --config");
+        anyhow::bail!(
+            "no trusted issuer: give --trust-issuer URL, --trust-blind-issuer URL or issuers in --config"
+        );
     }
     let api_key = std::env::var(API_KEY_ENV)
         .ok()

@@ -1,5 +1,6 @@
-//! Why a presentation was rejected (protocol.md §6.7).
+//! Why a presentation was rejected (protocol.md §6.7, blind-profile.md §9.1 and §12.4).
 
+use ageband_blind::profile::BlindVerifyError;
 use ageband_core::age::{AssuranceLevel, Source};
 use ageband_core::sdjwt;
 #[cfg(test)]
@@ -44,6 +45,22 @@ pub enum VerifyError {
     /// holder's).
     #[error("nonce store full")]
     NonceStoreFull,
+    /// A blind-token answer failed a check of blind-profile.md §9.1 or §12.4 (parsing, the
+    /// challenge of a trusted issuer, a key of its directory, liveness, fact, floor, the
+    /// signatures, the spent set). The kind is the blind check's ([`BlindVerifyError::kind`]).
+    #[error("blind presentation rejected: {0}")]
+    Blind(#[source] BlindVerifyError),
+    /// The trust list does not accept every evidence source that can stand behind a blind
+    /// token of this floor (tokens carry no source, blind-profile.md §12.4 check 8).
+    #[error("a source that reaches floor {floor} is not accepted for this issuer")]
+    FloorSourceNotAccepted {
+        /// The token's floor, 2 or 3.
+        floor: u8,
+    },
+    /// A `PrivateToken` gate nonce that this gate did not issue, or whose 5 minutes are over
+    /// (blind-profile.md §12.5).
+    #[error("gate nonce invalid or expired")]
+    InvalidGateNonce,
 }
 
 impl VerifyError {
@@ -57,12 +74,24 @@ impl VerifyError {
             VerifyError::SourceNotAccepted { .. } => "source_not_accepted",
             VerifyError::NonceReplayed => "nonce_replayed",
             VerifyError::NonceStoreFull => "nonce_store_full",
+            VerifyError::Blind(e) => e.kind(),
+            VerifyError::FloorSourceNotAccepted { .. } => "source_not_accepted",
+            VerifyError::InvalidGateNonce => "invalid_nonce",
         }
     }
 
     /// Whether the fault lies with the verifier rather than the presentation.
     pub fn is_server_fault(&self) -> bool {
-        matches!(self, VerifyError::NonceStoreFull)
+        matches!(
+            self,
+            VerifyError::NonceStoreFull | VerifyError::Blind(BlindVerifyError::SpentSetFull)
+        )
+    }
+}
+
+impl From<BlindVerifyError> for VerifyError {
+    fn from(e: BlindVerifyError) -> Self {
+        VerifyError::Blind(e)
     }
 }
 

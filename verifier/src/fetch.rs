@@ -1,4 +1,6 @@
-//! Fetching issuer keys from `<iss>/.well-known/jwt-vc-issuer` (protocol.md §7.6): in bulk,
+//! Fetching issuer keys from `<iss>/.well-known/jwt-vc-issuer` (protocol.md §7.6), and the
+//! blind-token directory from `<iss>/.well-known/private-token-issuer-directory`
+//! (blind-profile.md §4, §12.4) for issuers that use it: in bulk,
 //! cached for the document's `max-age` (clamped to 1 minute … 1 day), never per presentation
 //! (DESIGN §1: no phone-home). HTTPS only, except plain http to a loopback address; no
 //! redirects; a size cap and a timeout on every fetch.
@@ -6,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ageband_blind::profile::{Directory, DirectoryError, MAX_DIRECTORY_BYTES};
 use ageband_core::json;
 use ageband_core::jwk::{JwkError, PublicJwk, parse_jwk_or_set};
 
@@ -14,6 +17,8 @@ use crate::trust::{MAX_FETCHED_KEYS, TrustError, TrustStore, check_fetchable};
 
 /// The well-known path appended to the issuer identifier.
 pub const WELL_KNOWN: &str = "/.well-known/jwt-vc-issuer";
+/// The well-known path of an issuer's blind-token directory (RFC 9578 §4, blind-profile.md §4).
+pub const WELL_KNOWN_DIRECTORY: &str = "/.well-known/private-token-issuer-directory";
 /// Default cap on the metadata document.
 pub const DEFAULT_MAX_BYTES: usize = 64 * 1024;
 /// Default timeout of one fetch.
@@ -57,6 +62,18 @@ pub enum FetchError {
     /// More than [`MAX_FETCHED_KEYS`] keys.
     #[error("issuer publishes more than {MAX_FETCHED_KEYS} keys")]
     TooManyKeys,
+    /// The blind-token directory is refused (blind-profile.md §4.2–§4.3).
+    #[error("issuer blind directory refused: {}", .0.kind())]
+    Directory(#[source] DirectoryError),
+}
+
+/// A blind-token directory fetched for an issuer, with how long it may be cached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchedDirectory {
+    /// The parsed and validated directory.
+    pub directory: Directory,
+    /// Seconds the document may be cached (clamped `Cache-Control: max-age`).
+    pub max_age: u64,
 }
 
 /// Keys fetched for an issuer, with how long they may be cached.
@@ -93,25 +110,42 @@ impl KeyFetcher {
         Ok(KeyFetcher { client, max_bytes })
     }
 
-    /// Fetches and checks `<iss>/.well-known/jwt-vc-issuer`.
-    pub async fn fetch(&self, iss: &str) -> Result<FetchedKeys, FetchError> {
+    /// GETs `<iss><path>` with the size cap `max`: the body and its cache lifetime.
+    async fn get(&self, iss: &str, path: &str, max: usize) -> Result<(Vec<u8>, u64), FetchError> {
         check_fetchable(iss)?;
-        let url = format!("{}{WELL_KNOWN}", iss.trim_end_matches('/'));
+        let url = format!("{}{path}", iss.trim_end_matches('/'));
         let mut resp = self.client.get(url).send().await.map_err(FetchError::Transport)?;
         if resp.status() != reqwest::StatusCode::OK {
             return Err(FetchError::Status(resp.status().as_u16()));
         }
-        if resp.content_length().is_some_and(|n| n > self.max_bytes as u64) {
-            return Err(FetchError::TooLarge { max: self.max_bytes });
+        if resp.content_length().is_some_and(|n| n > max as u64) {
+            return Err(FetchError::TooLarge { max });
         }
         let max_age = cache_lifetime(resp.headers().get(reqwest::header::CACHE_CONTROL));
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(FetchError::Transport)? {
-            if body.len() + chunk.len() > self.max_bytes {
-                return Err(FetchError::TooLarge { max: self.max_bytes });
+            if body.len() + chunk.len() > max {
+                return Err(FetchError::TooLarge { max });
             }
             body.extend_from_slice(&chunk);
         }
+        Ok((body, max_age))
+    }
+
+    /// Fetches, parses and validates `<iss>/.well-known/private-token-issuer-directory`
+    /// (blind-profile.md §4.2–§4.3), capped at the smaller of this fetcher's cap and
+    /// [`MAX_DIRECTORY_BYTES`]. Pinning against an earlier directory is the trust store's
+    /// ([`TrustStore::set_blind_directory`]).
+    pub async fn fetch_directory(&self, iss: &str) -> Result<FetchedDirectory, FetchError> {
+        let max = self.max_bytes.min(MAX_DIRECTORY_BYTES);
+        let (body, max_age) = self.get(iss, WELL_KNOWN_DIRECTORY, max).await?;
+        let directory = Directory::parse(&body).map_err(FetchError::Directory)?;
+        Ok(FetchedDirectory { directory, max_age })
+    }
+
+    /// Fetches and checks `<iss>/.well-known/jwt-vc-issuer`.
+    pub async fn fetch(&self, iss: &str) -> Result<FetchedKeys, FetchError> {
+        let (body, max_age) = self.get(iss, WELL_KNOWN, self.max_bytes).await?;
         let doc = json::parse_object(&body, self.max_bytes).map_err(FetchError::Json)?;
         if doc.get("issuer").and_then(|v| v.as_str()) != Some(iss) {
             return Err(FetchError::IssuerMismatch);
@@ -132,17 +166,30 @@ impl TrustStore {
     /// Fetches the keys of every fetched issuer whose cache has run out at `now`, and swaps
     /// them in. A failed fetch keeps the previous keys and is retried after
     /// [`RETRY_AFTER`] seconds. Returns the issuers attempted with their result.
+    ///
+    /// Issuers that fetch a blind-token directory have it refreshed on the same terms (its own
+    /// cache lifetime); a directory that changes the key of a known slot is refused and the
+    /// previous one kept (blind-profile.md §4.4). Those results are listed as `"<iss> (blind
+    /// directory)"`.
     pub async fn refresh(&self, fetcher: &KeyFetcher, now: u64) -> Vec<(String, Result<(), FetchError>)> {
-        let due: Vec<String> = {
+        let (due, due_blind): (Vec<String>, Vec<String>) = {
             let next = self.next_refresh.lock().unwrap_or_else(|e| e.into_inner());
-            self.snapshot()
-                .issuers()
-                .iter()
-                .filter(|i| i.is_fetched() && next.get(i.id()).is_none_or(|&t| t <= now))
-                .map(|i| i.id().to_owned())
-                .collect()
+            let list = self.snapshot();
+            let is_due = |k: &str| next.get(k).is_none_or(|&t| t <= now);
+            (
+                list.issuers()
+                    .iter()
+                    .filter(|i| i.is_fetched() && is_due(i.id()))
+                    .map(|i| i.id().to_owned())
+                    .collect(),
+                list.issuers()
+                    .iter()
+                    .filter(|i| i.fetches_blind_directory() && is_due(&blind_key(i.id())))
+                    .map(|i| i.id().to_owned())
+                    .collect(),
+            )
         };
-        let mut results = Vec::with_capacity(due.len());
+        let mut results = Vec::with_capacity(due.len() + due_blind.len());
         for iss in due {
             let result = match fetcher.fetch(&iss).await {
                 Ok(f) => self
@@ -151,14 +198,29 @@ impl TrustStore {
                     .map_err(FetchError::Trust),
                 Err(e) => Err(e),
             };
-            let next_at = now + result.as_ref().map_or(RETRY_AFTER, |&age| age);
-            self.next_refresh
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(iss.clone(), next_at);
+            self.schedule(iss.clone(), now, &result);
             results.push((iss, result.map(|_| ())));
         }
+        for iss in due_blind {
+            let result = match fetcher.fetch_directory(&iss).await {
+                Ok(f) => self
+                    .set_blind_directory(&iss, f.directory)
+                    .map(|()| f.max_age)
+                    .map_err(FetchError::Trust),
+                Err(e) => Err(e),
+            };
+            self.schedule(blind_key(&iss), now, &result);
+            results.push((format!("{iss} (blind directory)"), result.map(|_| ())));
+        }
         results
+    }
+
+    fn schedule(&self, key: String, now: u64, result: &Result<u64, FetchError>) {
+        let next_at = now + result.as_ref().map_or(RETRY_AFTER, |&age| age);
+        self.next_refresh
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, next_at);
     }
 
     /// Runs [`TrustStore::refresh`] now and then every `tick` (the cache lifetimes decide
@@ -183,6 +245,12 @@ impl TrustStore {
             }
         })
     }
+}
+
+/// The refresh-schedule key of an issuer's blind directory (an identifier never contains a
+/// space).
+fn blind_key(iss: &str) -> String {
+    format!("blind {iss}")
 }
 
 fn cache_lifetime(header: Option<&reqwest::header::HeaderValue>) -> u64 {

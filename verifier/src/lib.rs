@@ -12,16 +12,21 @@
 //!   OpenID4VP request with a DCQL query;
 //! - [`NonceStore`] with a bounded in-memory [`MemoryNonceStore`];
 //! - [`Verifier::verify`], which runs every check and returns an [`AgeOutcome`], the whole
-//!   answer: `at_least`, `under`, `assurance`, `source`, `issuer`. No raw claims, holder key
-//!   or token leaves the library.
+//!   answer: `at_least`, `under`, `assurance`, `source`, `issuer`, `profile`. No raw claims,
+//!   holder key or token leaves the library;
+//! - the blind-token profile (DESIGN §9, `specs/blind-profile.md` §12.4–§12.5): issuers with a
+//!   pinned or fetched directory ([`TrustedIssuer::with_blind_directory`],
+//!   [`TrustedIssuer::fetch_blind_directory`]), [`Verifier::verify_blind`] for one or two tokens
+//!   with a shared spent set, the DCQL offer ([`openid4vp::BlindOffer`]) and the RFC 9577
+//!   `PrivateToken` gate for plain HTTP routes ([`private_token::Gate`]).
 //!
 //! With feature `server`, [`server`] is the HTTP service around it (sessions, `direct_post`,
 //! stateless `POST /v1/verify`).
 //!
 //! Non-goals: issuing or holding credentials, contacting the issuer per presentation,
 //! revocation (status lists), signed requests or encrypted responses. `AgeRequest`,
-//! `AgeOutcome` and the trust list carry no SD-JWT specifics so that a blind-token profile
-//! (DESIGN §9) can plug in behind the same API.
+//! `AgeOutcome` and the trust list carry no profile specifics: both profiles answer through
+//! the same API.
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -76,6 +81,7 @@ pub mod fetch;
 mod nonce;
 pub mod openid4vp;
 mod outcome;
+pub mod private_token;
 mod request;
 #[cfg(feature = "server")]
 pub mod server;
@@ -88,7 +94,10 @@ pub use nonce::{DEFAULT_CAPACITY, DEFAULT_RETENTION, MemoryNonceStore, NonceErro
 pub use outcome::{AgeOutcome, Profile};
 pub use request::{AgeRequest, MIN_NONCE_LEN, NONCE_BYTES, RequestError};
 pub use trust::{MAX_FETCHED_KEYS, TrustError, TrustList, TrustStore, TrustedIssuer};
-pub use verify::Verifier;
+pub use verify::{SharedSpentSet, Verifier};
 
+/// Re-exported so that callers name blind-token types (`Directory`, `BlindFact`, `Floor`, …)
+/// without depending on `ageband-blind` themselves.
+pub use ageband_blind::profile as blind;
 /// Re-exported so that callers name the age domain without depending on `ageband-core`.
 pub use ageband_core::age::{AgeBand, AgeQuestion, AssuranceLevel, Source, Threshold, ThresholdSet};

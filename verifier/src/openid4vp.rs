@@ -1,15 +1,19 @@
 //! The OpenID4VP 1.0 form of an [`AgeRequest`] (protocol.md §8.1–§8.4, DESIGN §7): the DCQL
 //! query with one `claim_sets` entry per answer set, the `redirect_uri:` client identifier, the
 //! `openid4vp://` link carrying the request by value, and the `vp_token` of a `direct_post`.
-//! This is where the SD-JWT profile shows (`dc+sd-jwt`, `vct_values`).
+//! This is where the SD-JWT profile shows (`dc+sd-jwt`, `vct_values`), and the blind-token
+//! offer beside it (blind-profile.md §12.4: credential query `age_blind` of format
+//! `ageband-private-token`, `credential_sets` preferring it).
 
 use serde_json::{Map, Value, json};
 
-use ageband_core::age::Predicate;
+use ageband_blind::profile::{BLIND_THRESHOLDS, BlindFact, FactKind, Floor};
+use ageband_core::age::{AssuranceLevel, Predicate};
 use ageband_core::json;
 use ageband_core::profile::VCT;
 
 use crate::request::{AgeRequest, RequestError};
+use crate::trust::TrustList;
 
 /// The client identifier prefix for verifiers known by their response URI (OpenID4VP §5.9.3).
 pub const CLIENT_ID_PREFIX: &str = "redirect_uri:";
@@ -19,6 +23,11 @@ pub const RESPONSE_TYPE: &str = "vp_token";
 pub const RESPONSE_MODE: &str = "direct_post";
 /// The id of the one DCQL credential query, and the key of the `vp_token` object.
 pub const CREDENTIAL_QUERY_ID: &str = "age";
+/// The id of the blind-token credential query, and its key in the `vp_token` object
+/// (blind-profile.md §12.4).
+pub const BLIND_QUERY_ID: &str = "age_blind";
+/// The DCQL format of blind tokens (blind-profile.md §12.4).
+pub const BLIND_FORMAT: &str = "ageband-private-token";
 /// The `aud` of a request addressed to any wallet (OpenID4VP, protocol.md §8.1).
 pub const SELF_ISSUED_AUD: &str = "https://self-issued.me/v2";
 /// The URL scheme of the by-value link.
@@ -29,6 +38,99 @@ pub const MAX_VP_TOKEN: usize = 17 * 1024;
 /// The `client_id` of a verifier whose responses go to `response_uri`.
 pub fn client_id_for(response_uri: &str) -> String {
     format!("{CLIENT_ID_PREFIX}{response_uri}")
+}
+
+/// What a verifier offers for blind tokens in one request (blind-profile.md §12.4): the trusted
+/// issuers with a directory and the minimum floor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlindOffer {
+    /// Identifiers of the trusted issuers with a directory whose policy allows the required
+    /// level, sorted.
+    pub issuers: Vec<String>,
+    /// The lowest floor accepted.
+    pub min_floor: Floor,
+}
+
+impl BlindOffer {
+    /// The blind offer for `request` under `trust`, if any: every threshold of every answer set
+    /// is 13, 16 or 18 and at least one trusted issuer with a directory has a required level
+    /// (the larger of the request's `min_assurance` and its policy's minimum) of at most
+    /// `standard`. `min_floor` is that of the largest such level among the issuers offered
+    /// (2 for `basic` or lower, 3 for `standard`), so that no token the offer admits is
+    /// refused for its floor.
+    pub fn for_request(request: &AgeRequest, trust: &TrustList) -> Option<BlindOffer> {
+        let sets = request.answer_sets();
+        if sets.is_empty()
+            || sets
+                .iter()
+                .flatten()
+                .any(|(t, _)| !BLIND_THRESHOLDS.contains(&t.years()))
+        {
+            return None;
+        }
+        let mut issuers = Vec::new();
+        let mut highest = AssuranceLevel::Asserted;
+        for (policy, _) in trust.blind_issuers() {
+            let required = request
+                .minimum()
+                .map_or(policy.minimum(), |m| m.max(policy.minimum()));
+            if crate::verify::min_floor_for(required).is_some() {
+                issuers.push(policy.id().to_owned());
+                highest = highest.max(required);
+            }
+        }
+        if issuers.is_empty() {
+            return None;
+        }
+        issuers.sort();
+        Some(BlindOffer {
+            issuers,
+            min_floor: crate::verify::min_floor_for(highest)?,
+        })
+    }
+}
+
+/// The blind fact an answer-set pair stands for: (N, true) → `age_over_N`, (N, false) →
+/// `age_under_N`.
+fn fact_of((t, v): &Predicate) -> Option<BlindFact> {
+    BlindFact::new(if *v { FactKind::Over } else { FactKind::Under }, t.years())
+}
+
+/// The `age_blind` credential query of blind-profile.md §12.4: one claim query per fact in order
+/// of first use, one claim set per answer set.
+pub fn blind_credential_query(answer_sets: &[Vec<Predicate>], offer: &BlindOffer) -> Value {
+    let mut claims: Vec<Value> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    let mut claim_sets: Vec<Vec<String>> = Vec::new();
+    for set in answer_sets {
+        let mut names = Vec::new();
+        for p in set {
+            let name = fact_of(p).map_or_else(|| p.0.claim_name(), BlindFact::name);
+            if !seen.contains(&name) {
+                claims.push(json!({"id": name, "path": [name]}));
+                seen.push(name.clone());
+            }
+            names.push(name);
+        }
+        claim_sets.push(names);
+    }
+    json!({
+        "id": BLIND_QUERY_ID,
+        "format": BLIND_FORMAT,
+        "multiple": true,
+        "meta": {"token_type": 2, "issuers": offer.issuers, "min_floor": offer.min_floor.number()},
+        "claims": claims,
+        "claim_sets": claim_sets,
+    })
+}
+
+/// Which profiles a request offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Profiles {
+    /// The SD-JWT credential query `age`.
+    pub sd_jwt: bool,
+    /// The blind-token credential query `age_blind`.
+    pub blind: bool,
 }
 
 /// An OpenID4VP authorization request for an age question.
@@ -44,11 +146,29 @@ pub struct AuthorizationRequest {
     pub state: String,
     /// The DCQL query.
     pub dcql_query: Value,
+    /// The blind-token offer, when the query holds `age_blind`.
+    pub blind: Option<BlindOffer>,
+    /// Whether the query holds the SD-JWT query `age`.
+    pub sd_jwt: bool,
 }
 
 impl AuthorizationRequest {
-    /// The OpenID4VP form of `request`, whose audience must be `client_id_for(response_uri)`.
+    /// The OpenID4VP form of `request`, whose audience must be `client_id_for(response_uri)`:
+    /// the SD-JWT query only (protocol.md §8.1).
     pub fn new(request: &AgeRequest, response_uri: &str, state: &str) -> Result<Self, RequestError> {
+        Self::with_offers(request, response_uri, state, true, None)
+    }
+
+    /// As [`AuthorizationRequest::new`], offering the SD-JWT query when `sd_jwt` and the blind
+    /// query when `blind` is given (blind-profile.md §12.4): with both, `credential_sets`
+    /// lists `[["age_blind"], ["age"]]`, blind first. At least one must be offered.
+    pub fn with_offers(
+        request: &AgeRequest,
+        response_uri: &str,
+        state: &str,
+        sd_jwt: bool,
+        blind: Option<BlindOffer>,
+    ) -> Result<Self, RequestError> {
         let url = url::Url::parse(response_uri).map_err(|_| RequestError::ResponseUri)?;
         if !matches!(url.scheme(), "https" | "http") || request.audience() != client_id_for(response_uri) {
             return Err(RequestError::ResponseUri);
@@ -61,8 +181,19 @@ impl AuthorizationRequest {
             response_uri: response_uri.to_owned(),
             nonce: request.nonce().to_owned(),
             state: state.to_owned(),
-            dcql_query: dcql_query(&request.answer_sets(), VCT),
+            dcql_query: dcql_query_with(&request.answer_sets(), VCT, sd_jwt, blind.as_ref())
+                .ok_or(RequestError::NoQuestion)?,
+            blind,
+            sd_jwt,
         })
+    }
+
+    /// The profiles this request offers.
+    pub fn profiles(&self) -> Profiles {
+        Profiles {
+            sd_jwt: self.sd_jwt,
+            blind: self.blind.is_some(),
+        }
     }
 
     /// The request as a JSON object (served at `GET /v1/sessions/{id}/request`).
@@ -128,6 +259,71 @@ pub fn dcql_query(answer_sets: &[Vec<Predicate>], vct: &str) -> Value {
         "claims": claims,
         "claim_sets": claim_sets,
     }]})
+}
+
+/// The DCQL query offering the SD-JWT query (when `sd_jwt`), the blind query (when `blind` is
+/// given), or both with `credential_sets` preferring the blind one (blind-profile.md §12.4).
+/// `None` when neither is offered.
+pub fn dcql_query_with(
+    answer_sets: &[Vec<Predicate>],
+    vct: &str,
+    sd_jwt: bool,
+    blind: Option<&BlindOffer>,
+) -> Option<Value> {
+    let sd = dcql_query(answer_sets, vct)["credentials"][0].clone();
+    match (sd_jwt, blind) {
+        (true, None) => Some(json!({"credentials": [sd]})),
+        (false, Some(offer)) => Some(json!({"credentials": [blind_credential_query(answer_sets, offer)]})),
+        (true, Some(offer)) => Some(json!({
+            "credentials": [sd, blind_credential_query(answer_sets, offer)],
+            "credential_sets": [{"options": [[BLIND_QUERY_ID], [CREDENTIAL_QUERY_ID]]}],
+        })),
+        (false, None) => None,
+    }
+}
+
+/// A wallet's answer inside a `vp_token`: exactly one member, `age` or `age_blind`
+/// (blind-profile.md §12.4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VpAnswer {
+    /// `{"age": ["<SD-JWT+KB>"]}`.
+    SdJwt(String),
+    /// `{"age_blind": ["<compact>", …]}`: a non-empty array of strings (the verifier checks
+    /// that there are one or two).
+    Blind(Vec<String>),
+}
+
+/// Parses a `vp_token` holding either `age` (protocol.md §8.4: exactly one string) or
+/// `age_blind` (a non-empty array of strings). Anything else is `None` (`malformed`).
+pub fn answer_from_vp_token(vp_token: &str) -> Option<VpAnswer> {
+    let Ok(Value::Object(mut map)) = json::parse_value(vp_token.as_bytes(), MAX_VP_TOKEN) else {
+        return None;
+    };
+    if map.len() != 1 {
+        return None;
+    }
+    if let Some(v) = map.remove(BLIND_QUERY_ID) {
+        let Value::Array(items) = v else { return None };
+        if items.is_empty() {
+            return None;
+        }
+        return items
+            .into_iter()
+            .map(|i| match i {
+                Value::String(s) => Some(s),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(VpAnswer::Blind);
+    }
+    presentation_from_vp_token(&Value::Object(map).to_string()).map(VpAnswer::SdJwt)
+}
+
+/// The `vp_token` a wallet sends for blind `presentations` (compact form).
+pub fn blind_vp_token(presentations: &[String]) -> String {
+    let mut m = Map::new();
+    m.insert(BLIND_QUERY_ID.into(), json!(presentations));
+    Value::Object(m).to_string()
 }
 
 /// The presentation inside a `vp_token` (protocol.md §8.4): a JSON object with exactly the

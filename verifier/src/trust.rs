@@ -2,11 +2,15 @@
 //! sources and from which assurance level (protocol.md §6 inputs, DESIGN §1).
 //!
 //! Profile-neutral: an issuer is an identifier, a set of public keys and a policy. The
-//! SD-JWT profile resolves keys by `kid` (RFC 7638 thumbprint) through [`IssuerKeys`].
+//! SD-JWT profile resolves keys by `kid` (RFC 7638 thumbprint) through [`IssuerKeys`]; the
+//! blind-token profile (blind-profile.md §12.4) resolves an issuer by the challenge digest in the
+//! token, among the issuers that carry a validated blind directory (pinned, or fetched from
+//! `<id>/.well-known/private-token-issuer-directory`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
+use ageband_blind::profile::{BlindIssuer, Directory, issuer_name_of};
 use ageband_core::age::{AssuranceLevel, Source};
 use ageband_core::jwk::PublicJwk;
 use ageband_core::sdjwt::IssuerKeys;
@@ -41,7 +45,50 @@ pub enum TrustError {
     /// More keys than [`MAX_FETCHED_KEYS`] for a fetched issuer.
     #[error("too many keys for one issuer")]
     TooManyKeys,
+    /// An issuer with a blind directory has an identifier that yields no issuer name
+    /// (blind-profile.md §5.1: an http(s) URL with a lowercase host name).
+    #[error("issuer identifier yields no blind-token issuer name")]
+    BlindIssuerName,
+    /// Two issuers with blind directories share one issuer name, hence one challenge.
+    #[error("two blind-token issuers share one issuer name")]
+    DuplicateBlindName,
+    /// A refetched blind directory changes the key of a slot the previous one listed
+    /// (blind-profile.md §4.4, `slot_key_changed`); the previous directory stays in use.
+    #[error("blind directory changes the key of a known slot")]
+    InconsistentDirectory,
+    /// The issuer does not use a blind directory.
+    #[error("issuer has no blind directory")]
+    NoBlindDirectory,
 }
+
+/// How a trusted issuer's blind-token directory is known (blind-profile.md §12.4).
+#[derive(Clone, Debug, Default)]
+enum BlindTrust {
+    /// The issuer is trusted for SD-JWT credentials only.
+    #[default]
+    Off,
+    /// A directory from configuration, never refreshed.
+    Pinned(Arc<BlindIssuer>),
+    /// Fetched from `<id>/.well-known/private-token-issuer-directory` (`None` until the first
+    /// successful fetch).
+    Fetched(Option<Arc<BlindIssuer>>),
+}
+
+impl PartialEq for BlindTrust {
+    fn eq(&self, other: &Self) -> bool {
+        let same = |a: &BlindIssuer, b: &BlindIssuer| a.name() == b.name() && a.directory() == b.directory();
+        match (self, other) {
+            (BlindTrust::Off, BlindTrust::Off) | (BlindTrust::Fetched(None), BlindTrust::Fetched(None)) => {
+                true
+            }
+            (BlindTrust::Pinned(a), BlindTrust::Pinned(b)) => same(a, b),
+            (BlindTrust::Fetched(Some(a)), BlindTrust::Fetched(Some(b))) => same(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for BlindTrust {}
 
 /// One trusted issuer: identifier, keys and policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +98,7 @@ pub struct TrustedIssuer {
     fetched: bool,
     sources: BTreeSet<Source>,
     min_assurance: AssuranceLevel,
+    blind: BlindTrust,
 }
 
 impl TrustedIssuer {
@@ -63,7 +111,30 @@ impl TrustedIssuer {
             fetched: false,
             sources: Source::ALL.iter().copied().collect(),
             min_assurance: AssuranceLevel::Asserted,
+            blind: BlindTrust::Off,
         }
+    }
+
+    /// Also trusts this issuer's blind tokens (blind-profile.md §12.4) under `directory`, a
+    /// validated directory from configuration (pinned, never refreshed). The challenge is
+    /// derived from the identifier ([`issuer_name_of`]); [`TrustList::new`] refuses an
+    /// identifier without an issuer name.
+    pub fn with_blind_directory(mut self, directory: Directory) -> Self {
+        self.blind = match issuer_name_of(&self.id).and_then(|n| BlindIssuer::new(&n, directory).ok()) {
+            Some(b) => BlindTrust::Pinned(Arc::new(b)),
+            // Remembered as wanted but unusable; TrustList::new refuses it.
+            None => BlindTrust::Fetched(None),
+        };
+        self
+    }
+
+    /// Also trusts this issuer's blind tokens under the directory it publishes at
+    /// `<id>/.well-known/private-token-issuer-directory` (feature `fetch`; fetched and cached by
+    /// [`TrustStore::refresh`] with the same rules as the keys; none until the first fetch).
+    /// The identifier must then be fetchable (https, or http on loopback).
+    pub fn fetch_blind_directory(mut self) -> Self {
+        self.blind = BlindTrust::Fetched(None);
+        self
     }
 
     /// Trusts the issuer `id` with the keys it publishes at `<id>/.well-known/jwt-vc-issuer`
@@ -107,6 +178,25 @@ impl TrustedIssuer {
         self.sources.contains(&source)
     }
 
+    /// Whether this issuer's blind tokens are trusted at all (a directory pinned or fetched).
+    pub fn uses_blind(&self) -> bool {
+        !matches!(self.blind, BlindTrust::Off)
+    }
+
+    /// Whether the blind directory is fetched rather than pinned.
+    pub fn fetches_blind_directory(&self) -> bool {
+        matches!(self.blind, BlindTrust::Fetched(_))
+    }
+
+    /// The blind issuer (name, challenge digest, validated directory), once a directory is
+    /// known.
+    pub fn blind_issuer(&self) -> Option<&BlindIssuer> {
+        match &self.blind {
+            BlindTrust::Pinned(b) | BlindTrust::Fetched(Some(b)) => Some(b),
+            _ => None,
+        }
+    }
+
     /// The lowest accepted assurance level.
     pub fn minimum(&self) -> AssuranceLevel {
         self.min_assurance
@@ -127,6 +217,20 @@ impl TrustList {
         for (i, issuer) in issuers.iter().enumerate() {
             if issuer.id.is_empty() || issuer.id.len() > 2048 {
                 return Err(TrustError::BadIdentifier);
+            }
+            if issuer.uses_blind() {
+                let name = issuer_name_of(&issuer.id).ok_or(TrustError::BlindIssuerName)?;
+                ageband_blind::profile::TokenChallenge::ageband(&name)
+                    .map_err(|_| TrustError::BlindIssuerName)?;
+                if issuer.fetches_blind_directory() {
+                    check_fetchable(&issuer.id)?;
+                }
+                let clash = issuers[..i]
+                    .iter()
+                    .any(|o| o.uses_blind() && issuer_name_of(&o.id).as_deref() == Some(name.as_str()));
+                if clash {
+                    return Err(TrustError::DuplicateBlindName);
+                }
             }
             if issuer.fetched {
                 check_fetchable(&issuer.id)?;
@@ -158,6 +262,50 @@ impl TrustList {
     /// Every trusted issuer.
     pub fn issuers(&self) -> &[TrustedIssuer] {
         &self.issuers
+    }
+
+    /// The issuers with a known blind directory, in list order.
+    pub fn blind_issuers(&self) -> impl Iterator<Item = (&TrustedIssuer, &BlindIssuer)> {
+        self.issuers
+            .iter()
+            .filter_map(|i| i.blind_issuer().map(|b| (i, b)))
+    }
+
+    /// The trusted issuer whose blind challenge has this digest (blind-profile.md §12.4 check
+    /// 3).
+    pub fn blind_issuer_by_digest(&self, digest: &[u8; 32]) -> Option<(&TrustedIssuer, &BlindIssuer)> {
+        self.blind_issuers()
+            .find(|(_, b)| &b.challenge_digest() == digest)
+    }
+
+    /// A copy of this list in which `iss` uses `directory` for blind tokens. A directory that
+    /// changes the key of a slot the current one lists is refused (blind-profile.md §4.4).
+    pub fn with_blind_directory(&self, iss: &str, directory: Directory) -> Result<TrustList, TrustError> {
+        let mut issuers = self.issuers.clone();
+        let entry = issuers
+            .iter_mut()
+            .find(|i| i.id == iss)
+            .ok_or(TrustError::UnknownIssuer)?;
+        let name = issuer_name_of(iss).ok_or(TrustError::BlindIssuerName)?;
+        let pinned = match &entry.blind {
+            BlindTrust::Off => return Err(TrustError::NoBlindDirectory),
+            BlindTrust::Pinned(_) => true,
+            BlindTrust::Fetched(previous) => {
+                if let Some(previous) = previous {
+                    directory
+                        .check_consistent_with(previous.directory())
+                        .map_err(|_| TrustError::InconsistentDirectory)?;
+                }
+                false
+            }
+        };
+        let blind = Arc::new(BlindIssuer::new(&name, directory).map_err(|_| TrustError::BlindIssuerName)?);
+        entry.blind = if pinned {
+            BlindTrust::Pinned(blind)
+        } else {
+            BlindTrust::Fetched(Some(blind))
+        };
+        TrustList::new(issuers)
     }
 
     /// A copy of this list in which `iss` trusts exactly `keys`.
@@ -204,6 +352,15 @@ impl TrustStore {
     pub fn snapshot(&self) -> Arc<TrustList> {
         // Poisoning needs a panic while swapping an Arc; the old value is still whole.
         self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the blind directory of `iss` (refusing one inconsistent with the current one,
+    /// which then stays in use; blind-profile.md §4.4).
+    pub fn set_blind_directory(&self, iss: &str, directory: Directory) -> Result<(), TrustError> {
+        let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let next = guard.with_blind_directory(iss, directory)?;
+        *guard = Arc::new(next);
+        Ok(())
     }
 
     /// Replaces the keys of `iss`.

@@ -10,6 +10,9 @@
 //! id = "https://issuer.example"              # keys fetched from <id>/.well-known/jwt-vc-issuer
 //! min_assurance = "basic"                    # optional, default "asserted"
 //! sources = ["official_id", "third_party_check"]  # optional, default all
+//! blind = true                               # optional: also trust its blind tokens, directory
+//!                                            # fetched from <id>/.well-known/private-token-issuer-directory
+//! # or: blind_directory_file = "issuer.dir.json"  (a pinned directory, relative to the config file)
 //!
 //! [[issuers]]
 //! id = "https://other.example"
@@ -21,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use ageband_blind::profile::{Directory, DirectoryError};
 use ageband_core::age::{AssuranceLevel, Source};
 use ageband_core::jwk::{JwkError, parse_jwk_or_set};
 
@@ -54,6 +58,18 @@ pub enum ConfigError {
     /// An issuer has both `jwks` and `jwks_file`.
     #[error("issuer {0}: give jwks or jwks_file, not both")]
     BothKeySources(String),
+    /// An issuer has both `blind = true` and `blind_directory_file`.
+    #[error("issuer {0}: give blind = true or blind_directory_file, not both")]
+    BothDirectorySources(String),
+    /// A pinned blind directory is refused (blind-profile.md §4.2–§4.3).
+    #[error("issuer {issuer}: blind directory refused ({})", .source.kind())]
+    Directory {
+        /// The issuer.
+        issuer: String,
+        /// The cause.
+        #[source]
+        source: DirectoryError,
+    },
     /// The trust list is invalid.
     #[error(transparent)]
     Trust(#[from] TrustError),
@@ -90,6 +106,12 @@ pub struct IssuerConfig {
     pub min_assurance: Option<AssuranceLevel>,
     /// Accepted sources.
     pub sources: Option<Vec<Source>>,
+    /// Also trust the issuer's blind tokens, with the directory fetched from
+    /// `<id>/.well-known/private-token-issuer-directory`.
+    pub blind: Option<bool>,
+    /// Also trust the issuer's blind tokens under this pinned directory (RFC 9578 §4 JSON,
+    /// blind-profile.md §4.1), relative to the configuration file.
+    pub blind_directory_file: Option<PathBuf>,
 }
 
 impl VerifierConfig {
@@ -153,6 +175,23 @@ impl IssuerConfig {
         }
         if let Some(sources) = &self.sources {
             issuer = issuer.accept_sources(sources.iter().copied());
+        }
+        match (self.blind, &self.blind_directory_file) {
+            (Some(true), Some(_)) => return Err(ConfigError::BothDirectorySources(self.id.clone())),
+            (_, Some(file)) => {
+                let path = base_dir.join(file);
+                let bytes = std::fs::read(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                let directory = Directory::parse(&bytes).map_err(|source| ConfigError::Directory {
+                    issuer: self.id.clone(),
+                    source,
+                })?;
+                issuer = issuer.with_blind_directory(directory);
+            }
+            (Some(true), None) => issuer = issuer.fetch_blind_directory(),
+            _ => {}
         }
         Ok(issuer)
     }

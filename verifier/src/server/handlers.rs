@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use ageband_blind::profile::BlindVerifyError;
 use ageband_core::age::{AgeQuestion, AssuranceLevel, Threshold, ThresholdSet};
 use ageband_core::json as strict_json;
 use ageband_core::rng::{OsRng, random_b64};
@@ -16,8 +17,8 @@ use ageband_core::rng::{OsRng, random_b64};
 use super::AppState;
 use super::sessions::{PendingSession, SessionError, SessionStatus};
 use crate::error::VerifyError;
-use crate::openid4vp::{AuthorizationRequest, client_id_for, presentation_from_vp_token};
-use crate::outcome::AgeOutcome;
+use crate::openid4vp::{AuthorizationRequest, BlindOffer, VpAnswer, answer_from_vp_token, client_id_for};
+use crate::outcome::{AgeOutcome, Profile};
 use crate::request::{AgeRequest, NONCE_BYTES, RequestError};
 
 /// An error answer: `{"error","error_description"}` (plus `kind` for rejected presentations)
@@ -133,11 +134,25 @@ struct QuestionBody {
     min_assurance: Option<AssuranceLevel>,
 }
 
-/// `POST /v1/verify`: the question fields plus the presentation and its challenge.
+/// `POST /v1/sessions`: the question fields plus the profiles to offer.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionBody {
+    at_least: Option<u8>,
+    under: Option<u8>,
+    band: Option<Vec<u8>>,
+    allow_negative: Option<bool>,
+    min_assurance: Option<AssuranceLevel>,
+    profiles: Option<Vec<Profile>>,
+}
+
+/// `POST /v1/verify`: the question fields plus the presentation (or blind tokens) and its
+/// challenge.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct VerifyBody {
-    presentation: String,
+    presentation: Option<String>,
+    tokens: Option<Vec<String>>,
     nonce: String,
     audience: String,
     at_least: Option<u8>,
@@ -237,7 +252,16 @@ pub(super) async fn create_session(
 ) -> Result<Response, AppError> {
     authorize(&state, &headers)?;
     let body = body.map_err(body_error)?;
-    let q = parse_json::<QuestionBody>(&body, state.inner.config.body_limit)?.parse()?;
+    let b = parse_json::<SessionBody>(&body, state.inner.config.body_limit)?;
+    let profiles = b.profiles;
+    let q = QuestionBody {
+        at_least: b.at_least,
+        under: b.under,
+        band: b.band,
+        allow_negative: b.allow_negative,
+        min_assurance: b.min_assurance,
+    }
+    .parse()?;
     let id = random_id()?;
     let state_param = random_id()?;
     let base = &state.inner.base;
@@ -245,7 +269,39 @@ pub(super) async fn create_session(
     let request_uri = format!("{base}/v1/sessions/{id}/request");
     let request = AgeRequest::new(q.question.clone(), client_id_for(&response_uri)).map_err(request_error)?;
     let request = apply(request, &q);
-    let authz = AuthorizationRequest::new(&request, &response_uri, &state_param).map_err(request_error)?;
+    let offer = BlindOffer::for_request(&request, &state.inner.verifier.trust().snapshot());
+    let (sd_jwt, blind) = match profiles {
+        None => (true, offer),
+        Some(list) => {
+            let mut sorted = list.clone();
+            sorted.sort_by_key(|p| p.as_str());
+            sorted.dedup();
+            if list.is_empty() || sorted.len() != list.len() {
+                return Err(AppError::bad_request(
+                    "profiles must list sd_jwt and/or blind_token, each at most once",
+                ));
+            }
+            let blind = if list.contains(&Profile::BlindToken) {
+                Some(offer.ok_or_else(|| {
+                    AppError::bad_request(
+                        "blind_token cannot answer this question: thresholds other than 13, 16, 18, a level above standard, or no trusted issuer with a blind directory",
+                    )
+                })?)
+            } else {
+                None
+            };
+            (list.contains(&Profile::SdJwt), blind)
+        }
+    };
+    let authz = AuthorizationRequest::with_offers(&request, &response_uri, &state_param, sd_jwt, blind)
+        .map_err(request_error)?;
+    let offered: Vec<&str> = [
+        authz.sd_jwt.then_some(Profile::SdJwt.as_str()),
+        authz.blind.is_some().then_some(Profile::BlindToken.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let link = authz.link();
     let now = state.inner.verifier.clock().now();
     state
@@ -264,6 +320,7 @@ pub(super) async fn create_session(
         "request_uri": request_uri,
         "link": link,
         "expires_in": state.inner.sessions.ttl(),
+        "profiles": offered,
     });
     let mut resp = (StatusCode::CREATED, Json(body)).into_response();
     no_store(&mut resp);
@@ -399,7 +456,7 @@ pub(super) async fn direct_post(
     };
     let sessions = &state.inner.sessions;
     let clock = state.inner.verifier.clock();
-    let request = sessions
+    let (request, offered) = sessions
         .begin_response(&id, state_param, clock.now())
         .map_err(|e| match e {
             SessionError::Unknown => AppError::not_found(),
@@ -424,9 +481,15 @@ pub(super) async fn direct_post(
             return Ok(resp);
         }
     };
-    let result = match presentation_from_vp_token(&vp_token) {
-        Some(p) => state.inner.verifier.verify(&p, &request),
-        None => Err(VerifyError::Credential(
+    // blind-profile.md §12.4 check 1: the member must be one the session offered.
+    let result = match answer_from_vp_token(&vp_token) {
+        Some(VpAnswer::SdJwt(p)) if offered.sd_jwt => state.inner.verifier.verify(&p, &request),
+        Some(VpAnswer::Blind(tokens)) if offered.blind => {
+            let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+            state.inner.verifier.verify_blind(&tokens, &request)
+        }
+        Some(VpAnswer::Blind(_)) => Err(VerifyError::Blind(BlindVerifyError::Malformed)),
+        _ => Err(VerifyError::Credential(
             ageband_core::sdjwt::VerifyError::Malformed {
                 reason: "vp_token shape",
             },
@@ -475,7 +538,19 @@ pub(super) async fn verify(
     .parse()?;
     let request = AgeRequest::with_nonce(q.question.clone(), b.audience, b.nonce).map_err(request_error)?;
     let request = apply(request, &q);
-    match state.inner.verifier.verify(&b.presentation, &request) {
+    let result = match (b.presentation, b.tokens) {
+        (Some(p), None) => state.inner.verifier.verify(&p, &request),
+        (None, Some(tokens)) => {
+            let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+            state.inner.verifier.verify_blind(&tokens, &request)
+        }
+        _ => {
+            return Err(AppError::bad_request(
+                "exactly one of presentation or tokens is required",
+            ));
+        }
+    };
+    match result {
         Ok(o) => {
             let mut resp = Json(json!({"outcome": outcome_json(&o)})).into_response();
             no_store(&mut resp);

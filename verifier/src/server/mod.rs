@@ -5,13 +5,13 @@
 //!
 //! | endpoint | who | body → answer |
 //! |---|---|---|
-//! | `POST /v1/sessions` | platform (API key) | `{"at_least":16}` \| `{"under":13}` \| `{"band":[13,16,18]}`, optional `"allow_negative":bool` (not with `band`), `"min_assurance":"<level>"` → 201 `{"id","request_uri","link","expires_in"}` |
+//! | `POST /v1/sessions` | platform (API key) | `{"at_least":16}` \| `{"under":13}` \| `{"band":[13,16,18]}`, optional `"allow_negative":bool` (not with `band`), `"min_assurance":"<level>"`, `"profiles":["sd_jwt","blind_token"]` (default: both where possible) → 201 `{"id","request_uri","link","expires_in","profiles"}` |
 //! | `GET /v1/sessions/{id}/request` | wallet | → 200 the OpenID4VP request as a JSON object; 404 once not pending |
-//! | `POST /v1/sessions/{id}/response` | wallet | form `vp_token={"age":["<SD-JWT+KB>"]}&state=…` or `error=…&state=…` → 200 `{}` or 400 `{"error":"invalid_request","error_description":"<kind>"}` |
+//! | `POST /v1/sessions/{id}/response` | wallet | form `vp_token={"age":["<SD-JWT+KB>"]}&state=…`, `vp_token={"age_blind":["<compact>",…]}&state=…` or `error=…&state=…` → 200 `{}` or 400 `{"error":"invalid_request","error_description":"<kind>"}` |
 //! | `GET /v1/sessions/{id}` | platform (API key) | → 200 `{"status":"pending|verified|rejected|expired","outcome":{…}|null,"error":"<kind>"|null}` |
-//! | `POST /v1/verify` | platform (API key) | `{"presentation","nonce","audience"}` plus the question fields → 200 `{"outcome":{…}}` or 422 `{"error":"invalid_presentation","error_description","kind"}` |
+//! | `POST /v1/verify` | platform (API key) | `{"presentation","nonce","audience"}` or `{"tokens":[…],"nonce","audience"}` plus the question fields → 200 `{"outcome":{…}}` or 422 `{"error":"invalid_presentation","error_description","kind"}` |
 //!
-//! An outcome is `{"at_least":N|null,"under":N|null,"assurance","source","issuer","band"}`.
+//! An outcome is `{"at_least":N|null,"under":N|null,"assurance","source"|null,"issuer","profile","band"}`.
 //! Errors are `{"error","error_description"}` with 4xx for client faults. Request bodies are
 //! capped (413), requests time out (408), and traces carry the matched route only — never
 //! URIs, bodies, tokens or personal data.
@@ -197,8 +197,8 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves [`app`] on `listener` until `shutdown` resolves, then drains in-flight requests.
-/// Before accepting, fetches the keys of issuers whose keys are fetched, and keeps them fresh
-/// in the background; purges finished sessions every 30 seconds. Warns when no API key is
+/// Before accepting, fetches the keys (and blind directories) of issuers whose keys (or
+/// directories) are fetched, and keeps them fresh in the background; purges finished sessions every 30 seconds. Warns when no API key is
 /// configured. The caller learns the bound address from `listener.local_addr()` before.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -218,7 +218,7 @@ pub async fn serve(
         .snapshot()
         .issuers()
         .iter()
-        .any(|i| i.is_fetched())
+        .any(|i| i.is_fetched() || i.fetches_blind_directory())
     {
         let fetcher = KeyFetcher::new().map_err(|e| ServerError::Io(std::io::Error::other(e.to_string())))?;
         for (iss, r) in verifier.trust().refresh(&fetcher, verifier.clock().now()).await {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::openid4vp::AuthorizationRequest;
+use crate::openid4vp::{AuthorizationRequest, Profiles};
 use crate::outcome::AgeOutcome;
 use crate::request::AgeRequest;
 
@@ -137,8 +137,14 @@ impl SessionStore {
         }
     }
 
-    /// Claims a pending session for its one response if `state` matches.
-    pub(crate) fn begin_response(&self, id: &str, state: &str, now: u64) -> Result<AgeRequest, SessionError> {
+    /// Claims a pending session for its one response if `state` matches: its request and the
+    /// profiles it offered.
+    pub(crate) fn begin_response(
+        &self,
+        id: &str,
+        state: &str,
+        now: u64,
+    ) -> Result<(AgeRequest, Profiles), SessionError> {
         let mut map = self.lock();
         let s = map.get_mut(id).ok_or(SessionError::Unknown)?;
         if now >= s.created + self.ttl {
@@ -150,7 +156,10 @@ impl SessionStore {
             _ => return Err(SessionError::NotPending),
         }
         match std::mem::replace(&mut s.state, State::InFlight) {
-            State::Pending(p) => Ok(p.request),
+            State::Pending(p) => {
+                let profiles = p.authz.profiles();
+                Ok((p.request, profiles))
+            }
             // Checked just above under the same lock.
             _ => Err(SessionError::NotPending),
         }
