@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use url::Url;
 use zeroize::Zeroizing;
 
+use crate::blind::{self, BlindEndpoints, BlindEnrolError, BlindEnrolment, EnrolOptions};
 use crate::http::{self, HttpError, MAX_BODY, MAX_CREDENTIAL_RESPONSE};
 use crate::key::HolderKey;
 use crate::store::StoreError;
@@ -158,6 +159,9 @@ pub struct Enrolled {
     pub count: usize,
     /// What they say (identical across the batch).
     pub info: CredentialInfo,
+    /// What the blind-token part did (blind-profile.md §12.3); its failure is a warning, the
+    /// credentials above are stored regardless.
+    pub blind: BlindEnrolment,
 }
 
 /// The issuer endpoints from its metadata.
@@ -170,17 +174,37 @@ struct IssuerEndpoints {
     credential: Url,
     jwt_vc_issuer: Url,
     batch_size: usize,
+    /// `ageband_blind_tokens`, if the issuer offers the blind profile.
+    blind: Option<Result<BlindEndpoints, BlindEnrolError>>,
 }
 
 /// Runs the issuance flow against `issuer` with one piece of evidence and stores `count`
 /// credentials after checking every one of them (protocol.md §4.6, §7). Either the whole batch
-/// is stored or nothing.
+/// is stored or nothing. Where the issuer offers blind tokens and the evidence allows, one batch
+/// of them is fetched with the same access token too ([`enrol_with`] with
+/// [`EnrolOptions::new`]).
 pub async fn enrol(
     wallet: &mut Wallet,
     issuer: &str,
     evidence: Evidence<'_>,
     count: usize,
 ) -> Result<Enrolled, EnrolError> {
+    enrol_with(wallet, issuer, evidence, EnrolOptions::new(count)).await
+}
+
+/// [`enrol`] with options: the SD-JWT batch (protocol.md §7) and, unless `options.blind` is
+/// false, the blind tokens (blind-profile.md §12.3) when the issuer's metadata has
+/// `ageband_blind_tokens` and the token response lists slots. The blind part runs after the
+/// SD-JWT batch is stored; its outcome is [`Enrolled::blind`] (a refusal there — a directory
+/// that breaks the one-key rule or changed a pinned key, a token that does not verify — stores
+/// no blind token and is reported, not returned as an error).
+pub async fn enrol_with(
+    wallet: &mut Wallet,
+    issuer: &str,
+    evidence: Evidence<'_>,
+    options: EnrolOptions,
+) -> Result<Enrolled, EnrolError> {
+    let count = options.count;
     let client = http::client().map_err(|source| EnrolError::Http {
         step: "client",
         source,
@@ -214,6 +238,7 @@ pub async fn enrol(
             reason: "token_type is not Bearer",
         });
     }
+    let slots = blind::parse_slots(token.get("ageband_blind_slots"));
 
     let c_nonce = fresh_nonce(&client, &ep).await?;
     let keys = (0..count)
@@ -271,7 +296,37 @@ pub async fn enrol(
     // `count` ≥ 1 was checked first and the batch holds one entry per credential.
     let info = batch[0].info();
     wallet.add_batch(batch)?;
-    Ok(Enrolled { count, info })
+
+    let no_slots =
+        "the issuer lists no blind-token slot for this evidence (self-declared evidence gets none)";
+    let blind = if !options.blind || options.blind_count == Some(0) {
+        BlindEnrolment::Skipped
+    } else {
+        match (ep.blind.as_ref(), slots) {
+            (None, _) => BlindEnrolment::NotOffered {
+                reason: "the issuer does not offer blind tokens",
+            },
+            (Some(Err(e)), _) => BlindEnrolment::Failed(e.clone()),
+            (Some(Ok(_)), Some(Err(e))) => BlindEnrolment::Failed(e),
+            (Some(Ok(_)), None) => BlindEnrolment::NotOffered { reason: no_slots },
+            (Some(Ok(_)), Some(Ok(list))) if list.is_empty() => {
+                BlindEnrolment::NotOffered { reason: no_slots }
+            }
+            (Some(Ok(bep)), Some(Ok(list))) => {
+                blind::enrol_blind(
+                    &client,
+                    wallet,
+                    &ep.credential_issuer,
+                    bep,
+                    &access_token,
+                    list,
+                    options.blind_count,
+                )
+                .await
+            }
+        }
+    };
+    Ok(Enrolled { count, info, blind })
 }
 
 /// `GET /.well-known/openid-credential-issuer` (and the authorization server's metadata for
@@ -335,7 +390,9 @@ async fn discover(client: &reqwest::Client, issuer: &str) -> Result<IssuerEndpoi
         Ok(m) => url_of(text(&m, "token_endpoint", "metadata")?, "metadata")?,
         Err(_) => join(&as_base, "token", "metadata")?,
     };
+    let blind = blind::metadata_member(&meta).map(|m| blind::parse_metadata(m, &credential_issuer));
     Ok(IssuerEndpoints {
+        blind,
         evidence: join(&id_url, "evidence", "metadata")?,
         token,
         nonce: url_of(text(&meta, "nonce_endpoint", "metadata")?, "metadata")?,

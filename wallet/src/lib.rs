@@ -9,9 +9,17 @@
 //! one fitting answer set — at most two `age_over_NN` predicates — after the user agrees, and
 //! deletes the credential before the presentation leaves the device.
 //!
+//! The blind-token profile (DESIGN §9, `specs/blind-profile.md` §12.3–§12.5) rides along: where
+//! the issuer offers it and the evidence allows, [`enrol`] also fetches one batch of RFC 9578
+//! tokens with the same access token (the issuer's directory validated and pinned per issuer,
+//! every token finalized and verified, all stored or none); [`present`] prefers them when the
+//! verifier's DCQL offers the `ageband-private-token` option and one claim set fits; and
+//! [`private_token_header`] answers an RFC 9577 `PrivateToken` gate. Each token is deleted and
+//! the file saved before it leaves the device.
+//!
 //! Non-goals: no signed requests (`x509_san_dns`), no encrypted responses (`direct_post.jwt`),
-//! no credential offers by link, no blind-token profile (DESIGN §9), no sync or backup. The
-//! wallet trusts the issuer it enrols with for the facts it attests, and nothing else.
+//! no credential offers by link, no sync or backup. The wallet trusts the issuer it enrols with
+//! for the facts it attests, and nothing else.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -37,6 +45,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod blind;
 mod enrol;
 mod http;
 mod key;
@@ -47,16 +56,30 @@ mod testutil;
 mod wallet;
 
 pub use ageband_core::clock::{Clock, ManualClock, SystemClock};
-pub use enrol::{CONFIGURATION_ID, EnrolError, Enrolled, Evidence, MAX_COUNT, enrol, issuer_nonce};
+pub use blind::{
+    BLIND_FORMAT, BlindEnrolError, BlindEnrolment, EnrolOptions, MAX_BLIND_BATCH,
+    MAX_PRIVATE_TOKEN_CHALLENGE, PrivateTokenAnswer, PrivateTokenChallenge, PrivateTokenError, Slot,
+    TokenSummary, allocate, parse_private_token_challenge, private_token_header,
+};
+pub use enrol::{
+    CONFIGURATION_ID, EnrolError, Enrolled, Evidence, MAX_COUNT, enrol, enrol_with, issuer_nonce,
+};
 pub use http::HttpError;
 pub use key::HolderKey;
 pub use present::{
-    AuthorizationRequest, Link, PresentError, Presented, RequestError, Summary, parse_link, present, resolve,
+    AuthorizationRequest, BlindRequest, Link, PresentError, Presented, RequestError, Shared, Summary,
+    parse_link, present, resolve,
 };
 pub use store::{
     FILE_NAME, FORMAT_VERSION, KdfParams, LOCK_NAME, StoreError, StoreError as WalletError, TMP_NAME,
 };
-pub use wallet::{CredentialInfo, EXPIRY_WARNING_DAYS, GroupStatus, LOW_WATER, Status, Wallet, Warning};
+pub use wallet::{
+    BlindGroupStatus, BlindTokenInfo, CredentialInfo, EXPIRY_WARNING_DAYS, GroupStatus, LOW_WATER, Status,
+    Wallet, Warning,
+};
+
+/// Re-exported: the facts, floors and months blind tokens are for (blind-profile.md §2, §3).
+pub use ageband_blind::profile::{BlindFact, Floor, Month};
 
 /// Re-exported so callers can build [`Evidence`] without naming `ageband-core` or `zeroize`.
 pub use ageband_core::age::BirthDate;

@@ -12,9 +12,14 @@ use ageband_core::{b64, json};
 use serde_json::{Map, Value, json};
 use url::Url;
 
+use ageband_blind::profile::{
+    BlindFact, FactKind, Floor, MAX_AUDIENCE, MAX_VERIFIER_NONCE, MIN_VERIFIER_NONCE, Month, issuer_name_of,
+};
+
+use crate::blind::{BLIND_FORMAT, issuer_listed};
 use crate::http::{self, HttpError, MAX_BODY};
 use crate::store::StoreError;
-use crate::wallet::Wallet;
+use crate::wallet::{Wallet, same_issuer};
 
 /// The link scheme of OpenID4VP.
 pub const SCHEME: &str = "openid4vp";
@@ -24,6 +29,12 @@ pub const REDIRECT_URI_PREFIX: &str = "redirect_uri:";
 pub const MAX_SET: usize = 2;
 /// Longest accepted `nonce` or `state`.
 const MAX_PARAM: usize = 512;
+/// Most issuers a blind credential query may list.
+const MAX_BLIND_ISSUERS: usize = 16;
+/// Most claim sets a credential query may hold.
+const MAX_CLAIM_SETS: usize = 16;
+/// Longest issuer identifier in a blind query.
+const MAX_ISSUER_ID: usize = 2048;
 
 /// A verified-in-shape OpenID4VP authorization request for an ageband credential.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -40,6 +51,21 @@ pub struct AuthorizationRequest {
     pub query_id: String,
     /// The answer sets, in the request's order.
     pub answer_sets: Vec<Vec<Predicate>>,
+    /// The blind-token option (blind-profile.md §12.4), when the verifier offers it.
+    pub blind: Option<BlindRequest>,
+}
+
+/// The blind-token credential query of an extended DCQL request (blind-profile.md §12.4).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct BlindRequest {
+    /// The credential query id (the key of `vp_token`), e.g. `age_blind`.
+    pub query_id: String,
+    /// `meta.issuers`: the issuer identifiers the verifier trusts for blind tokens.
+    pub issuers: Vec<String>,
+    /// `meta.min_floor`.
+    pub min_floor: Floor,
+    /// The claim sets, each one or two facts, in the request's order.
+    pub claim_sets: Vec<Vec<BlindFact>>,
 }
 
 /// What an `openid4vp://` link carries.
@@ -151,6 +177,12 @@ pub enum PresentError {
     /// Building the presentation failed.
     #[error("could not build the presentation")]
     Build(#[source] BuildError),
+    /// Building a blind-token presentation failed (`ProfileError::kind`); nothing was sent.
+    #[error("could not build the blind-token presentation ({kind})")]
+    BlindBuild {
+        /// What failed.
+        kind: &'static str,
+    },
     /// The presentation was sent and the verifier refused it; the credential is used up.
     #[error("the verifier refused the presentation: {source}")]
     Refused {
@@ -170,49 +202,93 @@ pub struct Summary {
     pub verifier: String,
     /// The full response URI.
     pub response_uri: String,
-    /// The predicates to be disclosed.
+    /// The predicates to be disclosed (for blind tokens: what their facts say, `age_over_N`
+    /// as (N, true) and `age_under_N` as (N, false)).
     pub disclosed: Vec<Predicate>,
     /// What they say.
     pub band: AgeBand,
     /// The credential's issuer (visible to the verifier).
     pub issuer: String,
-    /// The level (visible).
+    /// The level (visible; for blind tokens the lowest floor's level).
     pub assurance: AssuranceLevel,
-    /// The source (visible).
-    pub source: Source,
-    /// Day of issuance (visible).
-    pub issued_at: Date,
-    /// Day of expiry (visible).
-    pub expires_at: Date,
-    /// Unused credentials left after this one.
+    /// Which profile answers and what else it shows.
+    pub shared: Shared,
+    /// Unused credentials (or, for blind tokens, answers of this kind) left after this one.
     pub remaining: usize,
+}
+
+/// The profile of an answer and what it shows beside the facts.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Shared {
+    /// One SD-JWT credential (protocol.md §8).
+    SdJwt {
+        /// The source (visible).
+        source: Source,
+        /// Day of issuance (visible).
+        issued_at: Date,
+        /// Day of expiry (visible).
+        expires_at: Date,
+    },
+    /// One blind token per fact (blind-profile.md §12.4): the verifier sees each key's fact,
+    /// floor and month, and the issuer; no source, no dates.
+    BlindTokens {
+        /// (fact, floor, month) of each token, in the order sent.
+        tokens: Vec<(BlindFact, Floor, Month)>,
+    },
 }
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let facts: Vec<String> = self
-            .disclosed
-            .iter()
-            .map(|(t, v)| format!("{}: {v}", t.claim_name()))
-            .collect();
-        write!(
-            f,
-            "{} asks how old you are. If you agree, it will learn that your age is {} ({}), \
-             as attested by {} (level {}, source {}, issued {}, expires {}). \
-             It will not learn your name, your birth date, any other age fact, or anything that \
-             links this answer to another one. The answer goes to {} and uses up one credential \
-             ({} left afterwards).",
-            self.verifier,
-            band_words(&self.band),
-            facts.join(", "),
-            self.issuer,
-            self.assurance,
-            self.source,
-            self.issued_at,
-            self.expires_at,
-            self.response_uri,
-            self.remaining
-        )
+        match &self.shared {
+            Shared::SdJwt {
+                source,
+                issued_at,
+                expires_at,
+            } => {
+                let facts: Vec<String> = self
+                    .disclosed
+                    .iter()
+                    .map(|(t, v)| format!("{}: {v}", t.claim_name()))
+                    .collect();
+                write!(
+                    f,
+                    "{} asks how old you are. If you agree, it will learn that your age is {} ({}), \
+                     as attested by {} (level {}, source {}, issued {}, expires {}). \
+                     It will not learn your name, your birth date, any other age fact, or anything that \
+                     links this answer to another one. The answer goes to {} and uses up one credential \
+                     ({} left afterwards).",
+                    self.verifier,
+                    band_words(&self.band),
+                    facts.join(", "),
+                    self.issuer,
+                    self.assurance,
+                    source,
+                    issued_at,
+                    expires_at,
+                    self.response_uri,
+                    self.remaining
+                )
+            }
+            Shared::BlindTokens { tokens } => {
+                let facts: Vec<String> = tokens.iter().map(|(fact, _, _)| fact.name()).collect();
+                write!(
+                    f,
+                    "{} asks how old you are. If you agree, it will learn that your age is {} ({}), \
+                     as attested by {} (level {} or higher). It will not learn your name, your birth \
+                     date or any other age fact, and neither it nor the issuer can link this answer to \
+                     your enrolment or to another answer. The answer goes to {} and uses up {} blind \
+                     token(s) ({} such answer(s) left afterwards).",
+                    self.verifier,
+                    band_words(&self.band),
+                    facts.join(" and "),
+                    self.issuer,
+                    self.assurance,
+                    self.response_uri,
+                    tokens.len(),
+                    self.remaining
+                )
+            }
+        }
     }
 }
 
@@ -348,6 +424,11 @@ pub async fn present(
         step: "response",
         source,
     })?;
+    if let Some(b) = &request.blind
+        && let Some(choice) = select_blind(wallet, b)?
+    {
+        return present_blind(wallet, &request, b, choice, &client, consent).await;
+    }
     let Some((index, set)) = select(wallet, &request)? else {
         deny(&client, &request).await;
         return Err(PresentError::NoCredential {
@@ -363,9 +444,11 @@ pub async fn present(
         disclosed: set.clone(),
         issuer: c.issuer.clone(),
         assurance: c.assurance,
-        source: c.source,
-        issued_at: Date::from_unix_seconds(c.iat),
-        expires_at: Date::from_unix_seconds(c.exp),
+        shared: Shared::SdJwt {
+            source: c.source,
+            issued_at: Date::from_unix_seconds(c.iat),
+            expires_at: Date::from_unix_seconds(c.exp),
+        },
         remaining: usable - 1,
     };
     if !consent(&summary) {
@@ -389,7 +472,17 @@ pub async fn present(
     // device.
     drop(wallet.take(index)?);
     let vp_token = json!({ request.query_id.as_str(): [vp] }).to_string();
-    let mut form = vec![("vp_token", vp_token.as_str())];
+    send_response(&client, &request, &vp_token, summary).await
+}
+
+/// Posts `vp_token` (and `state`) to `response_uri` (protocol.md §8.4).
+async fn send_response(
+    client: &reqwest::Client,
+    request: &AuthorizationRequest,
+    vp_token: &str,
+    summary: Summary,
+) -> Result<Presented, PresentError> {
+    let mut form = vec![("vp_token", vp_token)];
     if let Some(state) = &request.state {
         form.push(("state", state));
     }
@@ -410,6 +503,127 @@ pub async fn present(
         summary,
         redirect_uri,
     })
+}
+
+/// The blind tokens chosen for one claim set (blind-profile.md §12.4 "Wallet choice").
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct BlindChoice {
+    /// The issuer all tokens are from.
+    pub issuer: String,
+    /// Per fact of the set: the token's index in the wallet and its slot.
+    pub picks: Vec<(usize, BlindFact, Floor, Month)>,
+    /// Answers of this kind left afterwards.
+    pub remaining: usize,
+}
+
+/// The blind choice (blind-profile.md §12.4): a claim set fits if, for each of its facts, the
+/// wallet holds an unused token of that fact, live by its clock, of an issuer in `issuers` and of
+/// floor ≥ `min_floor`, all from one issuer. More than one fitting set is refused as ambiguous.
+/// Per fact the lowest sufficient floor, then the earliest month; among issuers that fit, the
+/// one whose highest chosen floor is lowest, then the first in `issuers`.
+pub(crate) fn select_blind(wallet: &Wallet, b: &BlindRequest) -> Result<Option<BlindChoice>, RequestError> {
+    let now = wallet.now();
+    let usable: Vec<(usize, &str, BlindFact, Floor, Month)> = wallet
+        .raw_blind()
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| issuer_listed(&t.issuer, &b.issuers))
+        .filter_map(|(i, t)| t.slot().map(|(f, fl, m)| (i, t.issuer.as_str(), f, fl, m)))
+        .filter(|&(_, _, _, fl, m)| fl >= b.min_floor && m.is_live(now))
+        .collect();
+    let mut fitting: Vec<BlindChoice> = Vec::new();
+    for set in &b.claim_sets {
+        let mut best: Option<(BlindChoice, (Floor, usize))> = None;
+        for (rank, issuer) in b.issuers.iter().enumerate() {
+            let mut picks = Vec::with_capacity(set.len());
+            let mut remaining = usize::MAX;
+            for fact in set {
+                let of_fact = || {
+                    usable
+                        .iter()
+                        .filter(|(_, iss, f, _, _)| same_issuer(iss, issuer) && f == fact)
+                };
+                let Some(&(i, _, f, fl, m)) = of_fact().min_by_key(|(i, _, _, fl, m)| (*fl, *m, *i)) else {
+                    break;
+                };
+                remaining = remaining.min(of_fact().count() - 1);
+                picks.push((i, f, fl, m));
+            }
+            if picks.len() != set.len() {
+                continue;
+            }
+            let key = (picks.iter().map(|p| p.2).max().unwrap_or(Floor::Level2), rank);
+            if best.as_ref().is_none_or(|(_, k)| key < *k) {
+                let issuer = usable
+                    .iter()
+                    .find(|u| u.0 == picks[0].0)
+                    .map_or_else(|| issuer.clone(), |u| u.1.to_owned());
+                best = Some((
+                    BlindChoice {
+                        issuer,
+                        picks,
+                        remaining,
+                    },
+                    key,
+                ));
+            }
+        }
+        if let Some((c, _)) = best {
+            fitting.push(c);
+        }
+    }
+    if fitting.len() > 1 {
+        return Err(RequestError::Ambiguous);
+    }
+    Ok(fitting.pop())
+}
+
+/// Answers with blind tokens (blind-profile.md §12.4 "Response"): consent naming the facts,
+/// the presentations bound to the request's nonce (UTF-8 bytes) and `client_id`, the tokens
+/// deleted and the wallet saved, then `vp_token={"<query id>":["<compact>",…]}`.
+async fn present_blind(
+    wallet: &mut Wallet,
+    request: &AuthorizationRequest,
+    b: &BlindRequest,
+    choice: BlindChoice,
+    client: &reqwest::Client,
+    consent: impl FnOnce(&Summary) -> bool,
+) -> Result<Presented, PresentError> {
+    let disclosed: Vec<Predicate> = choice
+        .picks
+        .iter()
+        .map(|(_, f, _, _)| (f.threshold(), f.kind() == FactKind::Over))
+        .collect();
+    let lowest = choice.picks.iter().map(|p| p.2).min().unwrap_or(Floor::Level2);
+    let summary = Summary {
+        verifier: host_of(&request.response_uri),
+        response_uri: request.response_uri.to_string(),
+        band: outcome_of(&disclosed),
+        disclosed,
+        issuer: choice.issuer.clone(),
+        assurance: lowest.assurance(),
+        shared: Shared::BlindTokens {
+            tokens: choice.picks.iter().map(|&(_, f, fl, m)| (f, fl, m)).collect(),
+        },
+        remaining: choice.remaining,
+    };
+    if !consent(&summary) {
+        deny(client, request).await;
+        return Err(PresentError::Declined);
+    }
+    let mut compact = Vec::with_capacity(choice.picks.len());
+    for (i, _, _, _) in &choice.picks {
+        let token = wallet.raw_blind()[*i].to_token()?;
+        let p = token
+            .present(request.nonce.as_bytes(), &request.client_id)
+            .map_err(|e| PresentError::BlindBuild { kind: e.kind() })?;
+        compact.push(p.encode());
+    }
+    // Single use: the tokens leave the wallet file before the presentation leaves the device.
+    let indices: Vec<usize> = choice.picks.iter().map(|p| p.0).collect();
+    drop(wallet.take_blind(&indices)?);
+    let vp_token = json!({ b.query_id.as_str(): compact }).to_string();
+    send_response(client, request, &vp_token, summary).await
 }
 
 /// The credential to use and the one answer set it fits (protocol.md §8.3): among the usable
@@ -507,7 +721,18 @@ fn request_from(obj: &Map<String, Value>) -> Result<AuthorizationRequest, Reques
     let dcql = obj
         .get("dcql_query")
         .ok_or(RequestError::Missing { name: "dcql_query" })?;
-    let (query_id, answer_sets) = dcql_sets(dcql)?;
+    let (query_id, answer_sets, blind) = dcql_sets(dcql)?;
+    // The holder binding of a blind token signs the nonce's bytes and the client_id
+    // (blind-profile.md §7.1, §12.4): a verifier offering blind tokens keeps them in range.
+    if blind.is_some()
+        && (!(MIN_VERIFIER_NONCE..=MAX_VERIFIER_NONCE).contains(&nonce.len())
+            || client_id.len() > MAX_AUDIENCE)
+    {
+        return Err(RequestError::Invalid {
+            name: "nonce",
+            reason: "a blind-token request needs a nonce of 16 to 64 bytes and a client_id of at most 512",
+        });
+    }
     Ok(AuthorizationRequest {
         client_id: client_id.to_owned(),
         response_uri,
@@ -515,28 +740,43 @@ fn request_from(obj: &Map<String, Value>) -> Result<AuthorizationRequest, Reques
         state,
         query_id,
         answer_sets,
+        blind,
     })
 }
 
-/// Turns a DCQL query into answer sets (protocol.md §8.2).
-fn dcql_sets(dcql: &Value) -> Result<(String, Vec<Vec<Predicate>>), RequestError> {
+type DcqlParts = (String, Vec<Vec<Predicate>>, Option<BlindRequest>);
+
+/// Turns a DCQL query into answer sets (protocol.md §8.2) and, when the verifier offers it, the
+/// blind-token option (blind-profile.md §12.4: a second credential query of format
+/// `ageband-private-token` and one credential set offering either query).
+fn dcql_sets(dcql: &Value) -> Result<DcqlParts, RequestError> {
     let invalid = |reason| RequestError::Invalid {
         name: "dcql_query",
         reason,
     };
-    if dcql.get("credential_sets").is_some() {
-        return Err(RequestError::Unsupported {
-            what: "credential_sets",
-        });
-    }
     let creds = dcql
         .get("credentials")
         .and_then(Value::as_array)
         .ok_or(invalid("no credentials array"))?;
-    let [q] = creds.as_slice() else {
-        return Err(RequestError::Unsupported {
-            what: "more than one credential query",
-        });
+    let is_blind = |q: &Value| q.get("format").and_then(Value::as_str) == Some(BLIND_FORMAT);
+    let (q, blind) = match creds.as_slice() {
+        [q] if !is_blind(q) => {
+            if dcql.get("credential_sets").is_some() {
+                return Err(RequestError::Unsupported {
+                    what: "credential_sets",
+                });
+            }
+            (q, None)
+        }
+        [a, b] if is_blind(a) != is_blind(b) => {
+            let (q, bq) = if is_blind(a) { (b, a) } else { (a, b) };
+            (q, Some(blind_query(bq)?))
+        }
+        _ => {
+            return Err(RequestError::Unsupported {
+                what: "more than one credential query",
+            });
+        }
     };
     let id = q
         .get("id")
@@ -615,7 +855,151 @@ fn dcql_sets(dcql: &Value) -> Result<(String, Vec<Vec<Predicate>>), RequestError
             return Err(RequestError::TooManyPredicates);
         }
     }
-    Ok((id.to_owned(), sets))
+    if let Some(b) = &blind {
+        if b.query_id == id {
+            return Err(invalid("two credential queries with one id"));
+        }
+        // Exactly one credential set, offering either query (blind-profile.md §12.4).
+        let options_ok = dcql
+            .get("credential_sets")
+            .and_then(Value::as_array)
+            .and_then(|sets| match sets.as_slice() {
+                [set] => set.as_object(),
+                _ => None,
+            })
+            .filter(|set| {
+                set.keys().all(|k| k == "options" || k == "required")
+                    && set.get("required").is_none_or(|r| r == &Value::Bool(true))
+            })
+            .and_then(|set| set.get("options"))
+            .is_some_and(|o| {
+                let (x, y) = (json!([b.query_id]), json!([id]));
+                *o == json!([x, y]) || *o == json!([y, x])
+            });
+        if !options_ok {
+            return Err(RequestError::Unsupported {
+                what: "credential_sets other than one choice between the blind and the SD-JWT query",
+            });
+        }
+    } else if dcql.get("credential_sets").is_some() {
+        return Err(RequestError::Unsupported {
+            what: "credential_sets",
+        });
+    }
+    Ok((id.to_owned(), sets, blind))
+}
+
+/// Parses the blind credential query (blind-profile.md §12.4).
+fn blind_query(q: &Value) -> Result<BlindRequest, RequestError> {
+    let invalid = |reason| RequestError::Invalid {
+        name: "dcql_query",
+        reason,
+    };
+    let id = q
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|s| valid_id(s))
+        .ok_or(invalid("bad credential query id"))?;
+    if q.get("multiple") != Some(&Value::Bool(true)) {
+        return Err(invalid("the blind query must have multiple: true"));
+    }
+    let meta = q
+        .get("meta")
+        .and_then(Value::as_object)
+        .ok_or(invalid("the blind query has no meta object"))?;
+    if meta
+        .keys()
+        .any(|k| !["token_type", "issuers", "min_floor"].contains(&k.as_str()))
+    {
+        return Err(RequestError::Unsupported {
+            what: "blind query meta other than token_type, issuers and min_floor",
+        });
+    }
+    if meta.get("token_type").and_then(Value::as_u64) != Some(2) {
+        return Err(RequestError::UnknownCredentialType);
+    }
+    let issuers: Vec<String> = meta
+        .get("issuers")
+        .and_then(Value::as_array)
+        .filter(|a| (1..=MAX_BLIND_ISSUERS).contains(&a.len()))
+        .ok_or(invalid("meta.issuers is not an array of 1 to 16 issuers"))?
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .filter(|s| s.len() <= MAX_ISSUER_ID && issuer_name_of(s).is_some())
+                .map(str::to_owned)
+                .ok_or(invalid("an issuer in meta.issuers is not an issuer URL"))
+        })
+        .collect::<Result<_, _>>()?;
+    let min_floor = meta
+        .get("min_floor")
+        .and_then(Value::as_u64)
+        .and_then(Floor::from_number)
+        .ok_or(invalid("meta.min_floor is not 2 or 3"))?;
+    let claims = q
+        .get("claims")
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty() && c.len() <= 6)
+        .ok_or(invalid("the blind query's claims are not 1 to 6 facts"))?;
+    let mut by_id: BTreeMap<&str, BlindFact> = BTreeMap::new();
+    for claim in claims {
+        let path = claim.get("path").ok_or(invalid("claim without path"))?;
+        let fact = match path.as_array().map(Vec::as_slice) {
+            Some([Value::String(name)]) => BlindFact::from_name(name),
+            _ => None,
+        }
+        .ok_or_else(|| RequestError::NonAgeClaim {
+            path: path.to_string().chars().take(100).collect(),
+        })?;
+        if claim.get("values").is_some() {
+            return Err(RequestError::Unsupported {
+                what: "values in a blind-token claim query",
+            });
+        }
+        let cid = claim
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|c| *c == fact.name())
+            .ok_or(invalid("a blind claim's id is not its fact name"))?;
+        if by_id.insert(cid, fact).is_some() {
+            return Err(invalid("duplicate claim id"));
+        }
+    }
+    let claim_sets = q
+        .get("claim_sets")
+        .and_then(Value::as_array)
+        .filter(|s| !s.is_empty() && s.len() <= MAX_CLAIM_SETS)
+        .ok_or(invalid("the blind query's claim_sets are not 1 to 16 sets"))?
+        .iter()
+        .map(|set| {
+            let ids = set
+                .as_array()
+                .filter(|a| !a.is_empty())
+                .ok_or(invalid("empty claim set"))?;
+            if ids.len() > MAX_SET {
+                return Err(RequestError::TooManyPredicates);
+            }
+            let facts = ids
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .and_then(|i| by_id.get(i))
+                        .copied()
+                        .ok_or(invalid("claim set names an unknown claim"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if facts.len() == 2 && facts[0] == facts[1] {
+                return Err(invalid("a claim set names a fact twice"));
+            }
+            Ok(facts)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(BlindRequest {
+        query_id: id.to_owned(),
+        issuers,
+        min_floor,
+        claim_sets,
+    })
 }
 
 /// Decodes an unsecured request object (`alg` `none`, empty signature; protocol.md §8.1).
@@ -1012,6 +1396,187 @@ mod tests {
         }
     }
 
+    /// The extended DCQL of blind-profile.md §12.4 (band 13/16/18, min floor 2).
+    fn blind_dcql() -> Value {
+        let mut q = dcql(&band());
+        let facts = [
+            "age_under_13",
+            "age_over_13",
+            "age_under_16",
+            "age_over_16",
+            "age_under_18",
+            "age_over_18",
+        ];
+        q["credentials"].as_array_mut().unwrap().push(json!({
+            "id": "age_blind", "format": "ageband-private-token", "multiple": true,
+            "meta": {"token_type": 2, "issuers": [ISSUER], "min_floor": 2},
+            "claims": facts.iter().map(|f| json!({"id": f, "path": [f]})).collect::<Vec<_>>(),
+            "claim_sets": [["age_under_13"], ["age_over_13", "age_under_16"],
+                           ["age_over_16", "age_under_18"], ["age_over_18"]]
+        }));
+        q["credential_sets"] = json!([{"options": [["age_blind"], ["age"]]}]);
+        q
+    }
+
+    fn blind_params(q: &Value) -> Vec<(String, String)> {
+        with(params(q), "nonce", "0123456789abcdefghijkl")
+    }
+
+    #[test]
+    fn blind_requests_parse_and_refuse_strictly() {
+        let Link::ByValue(r) = parse_link(&link_of(&blind_params(&blind_dcql()))).unwrap() else {
+            panic!("by value")
+        };
+        let b = r.blind.unwrap();
+        assert_eq!(r.query_id, "age");
+        assert_eq!(r.answer_sets, band());
+        assert_eq!((b.query_id.as_str(), b.min_floor), ("age_blind", Floor::Level2));
+        assert_eq!(b.issuers, [ISSUER]);
+        let f = |n: &str| BlindFact::from_name(n).unwrap();
+        assert_eq!(b.claim_sets[1], [f("age_over_13"), f("age_under_16")]);
+        // Options in the other order are accepted too; a request without the blind query
+        // parses exactly as before.
+        let mut q = blind_dcql();
+        q["credential_sets"] = json!([{"options": [["age"], ["age_blind"]], "required": true}]);
+        assert!(parse_link(&link_of(&blind_params(&q))).is_ok());
+        let Link::ByValue(r) = parse_link(&link_of(&params(&dcql(&band())))).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.blind, None);
+
+        type Tweak = fn(&mut Value);
+        type Want = fn(&RequestError) -> bool;
+        let cases: Vec<(&str, Tweak, Want)> = vec![
+            (
+                "three facts in a set",
+                |q| {
+                    q["credentials"][1]["claim_sets"][0] =
+                        json!(["age_over_13", "age_under_16", "age_under_18"])
+                },
+                |e| *e == RequestError::TooManyPredicates,
+            ),
+            (
+                "a claim that is not a fact",
+                |q| q["credentials"][1]["claims"][0] = json!({"id": "birthdate", "path": ["birthdate"]}),
+                |e| matches!(e, RequestError::NonAgeClaim { .. }),
+            ),
+            (
+                "age_over_17",
+                |q| q["credentials"][1]["claims"][0] = json!({"id": "age_over_17", "path": ["age_over_17"]}),
+                |e| matches!(e, RequestError::NonAgeClaim { .. }),
+            ),
+            (
+                "values",
+                |q| q["credentials"][1]["claims"][0]["values"] = json!([true]),
+                |e| matches!(e, RequestError::Unsupported { .. }),
+            ),
+            (
+                "id not the fact",
+                |q| q["credentials"][1]["claims"][0]["id"] = json!("x"),
+                |e| matches!(e, RequestError::Invalid { .. }),
+            ),
+            (
+                "no credential_sets",
+                |q| drop(q.as_object_mut().unwrap().remove("credential_sets")),
+                |e| matches!(e, RequestError::Unsupported { .. }),
+            ),
+            (
+                "other options",
+                |q| q["credential_sets"] = json!([{"options": [["age_blind", "age"]]}]),
+                |e| matches!(e, RequestError::Unsupported { .. }),
+            ),
+            (
+                "optional set",
+                |q| q["credential_sets"][0]["required"] = json!(false),
+                |e| matches!(e, RequestError::Unsupported { .. }),
+            ),
+            (
+                "token type 1",
+                |q| q["credentials"][1]["meta"]["token_type"] = json!(1),
+                |e| *e == RequestError::UnknownCredentialType,
+            ),
+            (
+                "floor 4",
+                |q| q["credentials"][1]["meta"]["min_floor"] = json!(4),
+                |e| matches!(e, RequestError::Invalid { .. }),
+            ),
+            (
+                "floor as string",
+                |q| q["credentials"][1]["meta"]["min_floor"] = json!("2"),
+                |e| matches!(e, RequestError::Invalid { .. }),
+            ),
+            (
+                "no issuers",
+                |q| q["credentials"][1]["meta"]["issuers"] = json!([]),
+                |e| matches!(e, RequestError::Invalid { .. }),
+            ),
+            (
+                "issuer not a URL",
+                |q| q["credentials"][1]["meta"]["issuers"] = json!(["issuer.example"]),
+                |e| matches!(e, RequestError::Invalid { .. }),
+            ),
+            (
+                "unknown meta",
+                |q| q["credentials"][1]["meta"]["x"] = json!(1),
+                |e| matches!(e, RequestError::Unsupported { .. }),
+            ),
+            (
+                "not multiple",
+                |q| q["credentials"][1]["multiple"] = json!(false),
+                |e| matches!(e, RequestError::Invalid { .. }),
+            ),
+            (
+                "same id",
+                |q| q["credentials"][1]["id"] = json!("age"),
+                |e| matches!(e, RequestError::Invalid { .. }),
+            ),
+            (
+                "fact twice in a set",
+                |q| q["credentials"][1]["claim_sets"][0] = json!(["age_over_13", "age_over_13"]),
+                |e| matches!(e, RequestError::Invalid { .. }),
+            ),
+            (
+                "unknown claim in a set",
+                |q| q["credentials"][1]["claim_sets"][0] = json!(["age_over_21"]),
+                |e| matches!(e, RequestError::Invalid { .. }),
+            ),
+            (
+                "two blind queries",
+                |q| {
+                    let b = q["credentials"][1].clone();
+                    q["credentials"][0] = b;
+                },
+                |e| matches!(e, RequestError::Unsupported { .. }),
+            ),
+            (
+                "three queries",
+                |q| {
+                    let b = q["credentials"][1].clone();
+                    q["credentials"].as_array_mut().unwrap().push(b);
+                },
+                |e| matches!(e, RequestError::Unsupported { .. }),
+            ),
+        ];
+        for (name, tweak, want) in cases {
+            let mut q = blind_dcql();
+            tweak(&mut q);
+            let err = parse_link(&link_of(&blind_params(&q))).expect_err(name);
+            assert!(want(&err), "{name}: {err:?}");
+        }
+        // The binding needs a nonce of 16 to 64 bytes.
+        let err = parse_link(&link_of(&params(&blind_dcql()))).unwrap_err();
+        assert!(
+            matches!(err, RequestError::Invalid { name: "nonce", .. }),
+            "{err:?}"
+        );
+        let long = "n".repeat(65);
+        let err = parse_link(&link_of(&with(params(&blind_dcql()), "nonce", &long))).unwrap_err();
+        assert!(
+            matches!(err, RequestError::Invalid { name: "nonce", .. }),
+            "{err:?}"
+        );
+    }
+
     #[test]
     fn mangled_links_never_panic() {
         let good = link_of(&params(&dcql(&band())));
@@ -1118,9 +1683,11 @@ mod tests {
             band: outcome_of(&[(t(13), true), (t(16), false)]),
             issuer: ISSUER.into(),
             assurance: AssuranceLevel::Standard,
-            source: Source::ThirdPartyCheck,
-            issued_at: Date::parse("2026-11-29").unwrap(),
-            expires_at: Date::parse("2026-12-29").unwrap(),
+            shared: Shared::SdJwt {
+                source: Source::ThirdPartyCheck,
+                issued_at: Date::parse("2026-11-29").unwrap(),
+                expires_at: Date::parse("2026-12-29").unwrap(),
+            },
             remaining: 29,
         };
         let text = s.to_string();

@@ -31,8 +31,12 @@ pub const FILE_NAME: &str = "wallet.ageband";
 pub const TMP_NAME: &str = "wallet.ageband.tmp";
 /// Name of the lock file that keeps two processes from writing the same wallet.
 pub const LOCK_NAME: &str = "wallet.lock";
-/// The current file format version.
-pub const FORMAT_VERSION: u8 = 1;
+/// The current file format version: 2 (credentials, blind tokens and pinned issuer
+/// directories). Version 1 files (credentials only) still open and are written as version 2 on
+/// the next save.
+pub const FORMAT_VERSION: u8 = 2;
+/// The oldest file format version this build opens.
+pub const MIN_FORMAT_VERSION: u8 = 1;
 /// Plaintext is padded with JSON whitespace to a multiple of this many bytes.
 pub const PAD: usize = 4096;
 
@@ -108,7 +112,9 @@ pub enum StoreError {
     #[error("not an ageband wallet file")]
     NotAWallet,
     /// A format version this build does not know.
-    #[error("wallet file format version {version} is not supported (this build reads {FORMAT_VERSION})")]
+    #[error(
+        "wallet file format version {version} is not supported (this build reads versions {MIN_FORMAT_VERSION} to {FORMAT_VERSION})"
+    )]
     UnsupportedVersion {
         /// The version in the file.
         version: u8,
@@ -222,13 +228,18 @@ impl FileKey {
 
     /// Encrypts `plaintext` into a complete file image with a fresh nonce.
     pub(crate) fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.seal_version(FORMAT_VERSION, plaintext)
+    }
+
+    /// [`FileKey::seal`] with an explicit format version (tests write version-1 files).
+    pub(crate) fn seal_version(&self, version: u8, plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
             .map_err(|_| StoreError::Rng)?;
         let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN + DIGEST_LEN);
         out.extend_from_slice(MAGIC);
-        out.push(FORMAT_VERSION);
+        out.push(version);
         out.push(KDF_ARGON2ID);
         out.extend_from_slice(&self.params.m_kib.to_le_bytes());
         out.extend_from_slice(&self.params.t.to_le_bytes());
@@ -262,8 +273,9 @@ impl FileKey {
     }
 }
 
-/// Checks the structure, derives the key and decrypts a file image.
-pub(crate) fn open(bytes: &[u8], passphrase: &str) -> Result<(FileKey, Zeroizing<Vec<u8>>), StoreError> {
+/// Checks the structure, derives the key and decrypts a file image; returns the key, the
+/// format version of the file and the plaintext.
+pub(crate) fn open(bytes: &[u8], passphrase: &str) -> Result<(FileKey, u8, Zeroizing<Vec<u8>>), StoreError> {
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         return Err(if bytes.len() < MAGIC.len() && MAGIC.starts_with(bytes) {
             StoreError::Corrupted { reason: "truncated" }
@@ -271,7 +283,7 @@ pub(crate) fn open(bytes: &[u8], passphrase: &str) -> Result<(FileKey, Zeroizing
             StoreError::NotAWallet
         });
     }
-    if bytes.len() > MAGIC.len() && bytes[MAGIC.len()] != FORMAT_VERSION {
+    if bytes.len() > MAGIC.len() && !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&bytes[MAGIC.len()]) {
         return Err(StoreError::UnsupportedVersion {
             version: bytes[MAGIC.len()],
         });
@@ -320,7 +332,7 @@ pub(crate) fn open(bytes: &[u8], passphrase: &str) -> Result<(FileKey, Zeroizing
         })?
         .len();
     buf.truncate(len);
-    Ok((key, buf))
+    Ok((key, header[MAGIC.len()], buf))
 }
 
 /// A growable buffer for plaintext that zeroizes every allocation it leaves behind (a plain
@@ -481,8 +493,12 @@ mod tests {
     fn seal_open_and_errors() {
         let key = FileKey::create("correct horse", KdfParams::INSECURE_TEST).unwrap();
         let image = key.seal(b"{\"x\":1}").unwrap();
-        let (_, plain) = open(&image, "correct horse").unwrap();
+        let (_, version, plain) = open(&image, "correct horse").unwrap();
         assert_eq!(&plain[..], b"{\"x\":1}");
+        assert_eq!(version, FORMAT_VERSION);
+        // A version-1 file still opens.
+        let (_, version, _) = open(&key.seal_version(1, b"{}").unwrap(), "correct horse").unwrap();
+        assert_eq!(version, 1);
         // Two seals of the same plaintext differ (fresh nonce).
         assert_ne!(key.seal(b"{\"x\":1}").unwrap(), image);
         assert!(matches!(
@@ -493,12 +509,14 @@ mod tests {
             open(b"hello world, not a wallet", "p"),
             Err(StoreError::NotAWallet)
         ));
-        let mut v2 = image.clone();
-        v2[8] = 2;
-        assert!(matches!(
-            open(&v2, "p"),
-            Err(StoreError::UnsupportedVersion { version: 2 })
-        ));
+        for v in [0u8, 3, 255] {
+            let mut other = image.clone();
+            other[8] = v;
+            assert!(matches!(
+                open(&other, "p"),
+                Err(StoreError::UnsupportedVersion { version }) if version == v
+            ));
+        }
         assert!(matches!(
             FileKey::create("", KdfParams::INSECURE_TEST),
             Err(StoreError::Kdf { .. })

@@ -7,6 +7,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ageband_blind::Token;
+use ageband_blind::profile::{BlindFact, BlindToken, Directory, Floor, Month};
+use ageband_blind::token::TOKEN_LEN;
 use ageband_core::age::{AgeBand, AssuranceLevel, DAY, Date, Source, Threshold, outcome_of};
 use ageband_core::b64;
 use serde::{Deserialize, Serialize};
@@ -21,8 +24,9 @@ pub const LOW_WATER: usize = 5;
 /// `status` warns when the earliest expiry is this many days away or less.
 pub const EXPIRY_WARNING_DAYS: u64 = 14;
 
-/// Version of the JSON document inside the encrypted file.
-const CONTENTS_VERSION: u32 = 1;
+/// Version of the JSON document inside the encrypted file; equal to the file format version
+/// of the header (version 1: credentials; version 2: also blind tokens and pinned directories).
+const CONTENTS_VERSION: u32 = 2;
 
 /// One stored credential with its holder key. Secret fields are zeroized on drop.
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
@@ -119,10 +123,154 @@ impl CredentialInfo {
     }
 }
 
+/// One stored blind token (blind-profile.md §12.3): the issuer identifier, the slot of its key,
+/// the 354-byte token and the holder's secret scalar. Secret fields are zeroized on drop;
+/// `Debug` prints the slot only.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StoredBlindToken {
+    /// The issuer identifier (credential issuer URL) the token was enrolled from.
+    pub issuer: String,
+    /// The fact's wire name.
+    pub fact: String,
+    /// The floor, 2 or 3.
+    #[zeroize(skip)]
+    pub floor: u8,
+    /// The key's month, `YYYY-MM`.
+    pub month: String,
+    /// The token, base64url.
+    pub token: String,
+    /// The holder key's scalar, base64url.
+    pub key: String,
+}
+
+impl fmt::Debug for StoredBlindToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredBlindToken")
+            .field("issuer", &self.issuer)
+            .field("fact", &self.fact)
+            .field("floor", &self.floor)
+            .field("month", &self.month)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoredBlindToken {
+    pub(crate) fn new(issuer: &str, token: &BlindToken) -> Self {
+        StoredBlindToken {
+            issuer: issuer.to_owned(),
+            fact: token.fact().name(),
+            floor: token.floor().number(),
+            month: token.month().to_string(),
+            token: b64::encode(token.token().to_bytes()),
+            key: b64::encode(token.expose_holder_secret().as_ref()),
+        }
+    }
+
+    /// The slot, checked when the wallet is opened (so `None` never happens afterwards).
+    pub(crate) fn slot(&self) -> Option<(BlindFact, Floor, Month)> {
+        Some((
+            BlindFact::from_name(&self.fact)?,
+            Floor::from_number(u64::from(self.floor))?,
+            Month::parse(&self.month)?,
+        ))
+    }
+
+    /// The public description.
+    pub(crate) fn info(&self) -> Option<BlindTokenInfo> {
+        let (fact, floor, month) = self.slot()?;
+        Some(BlindTokenInfo {
+            issuer: self.issuer.clone(),
+            fact,
+            floor,
+            month,
+        })
+    }
+
+    /// The token's `token_key_id` (which key of the directory signed it).
+    pub(crate) fn token_key_id(&self) -> Result<[u8; 32], StoreError> {
+        Ok(self.decode_token()?.token_key_id)
+    }
+
+    fn decode_token(&self) -> Result<Token, StoreError> {
+        let bytes = b64::decode(&self.token, TOKEN_LEN).map_err(|_| StoreError::Corrupted {
+            reason: "blind token encoding",
+        })?;
+        Token::from_bytes(&bytes).map_err(|_| StoreError::Corrupted {
+            reason: "blind token",
+        })
+    }
+
+    /// Rebuilds the token with its holder key (checking that the key is the token's).
+    pub(crate) fn to_token(&self) -> Result<BlindToken, StoreError> {
+        let bad = || StoreError::Corrupted {
+            reason: "blind token holder key",
+        };
+        let (fact, floor, month) = self.slot().ok_or(StoreError::Corrupted {
+            reason: "blind token slot",
+        })?;
+        let secret = Zeroizing::new(b64::decode(&self.key, 32).map_err(|_| bad())?);
+        BlindToken::from_parts(self.decode_token()?, &secret, fact, floor, month).map_err(|_| bad())
+    }
+
+    /// Cheap shape checks at open: a known slot, a 354-byte type-2 token, a 32-byte key.
+    fn well_formed(&self) -> bool {
+        self.slot().is_some()
+            && self.decode_token().is_ok()
+            && b64::decode(&self.key, 32).is_ok_and(|k| Zeroizing::new(k).len() == 32)
+            && !self.issuer.is_empty()
+    }
+}
+
+/// What one stored blind token is for: no token bytes, no key.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct BlindTokenInfo {
+    /// The issuer identifier.
+    pub issuer: String,
+    /// The fact the token attests.
+    pub fact: BlindFact,
+    /// The floor of its key.
+    pub floor: Floor,
+    /// The month of its key: the token is usable only then.
+    pub month: Month,
+}
+
+/// An issuer's directory as the wallet pinned it (blind-profile.md §4.4), with the issuer
+/// identifier. `Debug` prints the issuer and the number of keys only.
+#[derive(Clone)]
+pub(crate) struct PinnedDirectory {
+    pub issuer: String,
+    pub directory: Directory,
+}
+
+impl fmt::Debug for PinnedDirectory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PinnedDirectory")
+            .field("issuer", &self.issuer)
+            .field("keys", &self.directory.keys().len())
+            .finish()
+    }
+}
+
+#[derive(Serialize)]
+struct PinOut {
+    issuer: String,
+    directory: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinIn {
+    issuer: String,
+    directory: String,
+}
+
 #[derive(Serialize)]
 struct ContentsOut<'a> {
     version: u32,
     credentials: &'a [StoredCredential],
+    blind_tokens: &'a [StoredBlindToken],
+    directories: Vec<PinOut>,
 }
 
 #[derive(Deserialize)]
@@ -130,13 +278,20 @@ struct ContentsOut<'a> {
 struct ContentsIn {
     version: u32,
     credentials: Vec<StoredCredential>,
+    blind_tokens: Option<Vec<StoredBlindToken>>,
+    directories: Option<Vec<PinIn>>,
 }
+
+/// Most pinned directories (one per issuer) a wallet file may hold.
+const MAX_PINS: usize = 64;
 
 /// An open wallet. It holds the folder's lock until dropped, so only one process writes it.
 pub struct Wallet {
     dir: PathBuf,
     key: FileKey,
     creds: Vec<StoredCredential>,
+    blind: Vec<StoredBlindToken>,
+    pins: Vec<PinnedDirectory>,
     clock: Arc<dyn Clock>,
     _lock: File,
 }
@@ -146,6 +301,8 @@ impl fmt::Debug for Wallet {
         f.debug_struct("Wallet")
             .field("dir", &self.dir)
             .field("credentials", &self.creds.len())
+            .field("blind_tokens", &self.blind.len())
+            .field("pinned_directories", &self.pins.len())
             .finish_non_exhaustive()
     }
 }
@@ -175,6 +332,8 @@ impl Wallet {
             dir,
             key,
             creds: Vec::new(),
+            blind: Vec::new(),
+            pins: Vec::new(),
             clock,
             _lock: lock,
         };
@@ -200,15 +359,43 @@ impl Wallet {
         }
         let lock = store::lock(&dir)?;
         let image = store::read(&dir)?;
-        let (key, plain) = store::open(&image, passphrase)?;
+        let (key, version, plain) = store::open(&image, passphrase)?;
         let contents: ContentsIn = serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupted {
             reason: "contents unreadable",
         })?;
-        if contents.version != CONTENTS_VERSION {
+        let (blind, pins) = match (contents.version, contents.blind_tokens, contents.directories) {
+            // Version 1 (credentials only) migrates: it is written as version 2 on the next save.
+            (1, None, None) if version == 1 => (Vec::new(), Vec::new()),
+            (CONTENTS_VERSION, Some(b), Some(d)) if u32::from(version) == CONTENTS_VERSION => (b, d),
+            _ => {
+                return Err(StoreError::Corrupted {
+                    reason: "unknown contents version",
+                });
+            }
+        };
+        if !blind.iter().all(StoredBlindToken::well_formed) {
             return Err(StoreError::Corrupted {
-                reason: "unknown contents version",
+                reason: "a blind token is malformed",
             });
         }
+        if pins.len() > MAX_PINS {
+            return Err(StoreError::Corrupted {
+                reason: "too many pinned directories",
+            });
+        }
+        let pins = pins
+            .into_iter()
+            .map(|p| {
+                Directory::parse(p.directory.as_bytes())
+                    .map(|directory| PinnedDirectory {
+                        issuer: p.issuer,
+                        directory,
+                    })
+                    .map_err(|_| StoreError::Corrupted {
+                        reason: "a pinned directory is invalid",
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         // A save that crashed before its rename left a temporary file; it may hold credentials
         // that were used since. We hold the lock, so no writer is using it.
         store::remove_stale_temp(&dir)?;
@@ -216,6 +403,8 @@ impl Wallet {
             dir,
             key,
             creds: contents.credentials,
+            blind,
+            pins,
             clock,
             _lock: lock,
         })
@@ -292,31 +481,80 @@ impl Wallet {
         if expired > 0 {
             warnings.push(Warning::Expired { count: expired });
         }
+        let mut blind: BTreeMap<(String, BlindFact, Floor, Month), usize> = BTreeMap::new();
+        let mut blind_expired = 0;
+        for t in &self.blind {
+            match t.slot() {
+                Some((fact, floor, month)) if month.not_after() > now => {
+                    *blind.entry((t.issuer.clone(), fact, floor, month)).or_default() += 1;
+                }
+                _ => blind_expired += 1,
+            }
+        }
+        let blind: Vec<BlindGroupStatus> = blind
+            .into_iter()
+            .map(|((issuer, fact, floor, month), unused)| BlindGroupStatus {
+                live: month.is_live(now),
+                issuer,
+                fact,
+                floor,
+                month,
+                unused,
+            })
+            .collect();
+        if blind_expired > 0 {
+            warnings.push(Warning::BlindExpired { count: blind_expired });
+        }
         Status {
             unused,
             expired,
             groups,
             earliest_expiry,
+            blind_unused: blind.iter().map(|g| g.unused).sum(),
+            blind_expired,
+            blind,
             warnings,
         }
     }
 
-    /// Deletes expired credentials and saves; returns how many were deleted.
+    /// Number of stored blind tokens, those of ended months included.
+    pub fn blind_len(&self) -> usize {
+        self.blind.len()
+    }
+
+    /// What each stored blind token is for (issuer, fact, floor, month), in storage order.
+    pub fn blind_tokens(&self) -> Vec<BlindTokenInfo> {
+        self.blind.iter().filter_map(StoredBlindToken::info).collect()
+    }
+
+    /// Deletes expired credentials and the blind tokens whose key month has ended, and saves;
+    /// returns how many were deleted (credentials and blind tokens together; see
+    /// [`Wallet::purge_expired_counts`]).
     pub fn purge_expired(&mut self) -> Result<usize, StoreError> {
+        self.purge_expired_counts().map(|(c, b)| c + b)
+    }
+
+    /// [`Wallet::purge_expired`], returning (credentials, blind tokens) deleted.
+    pub fn purge_expired_counts(&mut self) -> Result<(usize, usize), StoreError> {
         let now = self.now();
-        let before = self.creds.len();
         let (keep, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.creds)
             .into_iter()
             .partition(|c| c.exp > now);
         self.creds = keep;
-        if gone.is_empty() {
-            return Ok(0);
+        let (keep_b, gone_b): (Vec<_>, Vec<_>) = std::mem::take(&mut self.blind)
+            .into_iter()
+            .partition(|t| t.slot().is_some_and(|(_, _, m)| m.not_after() > now));
+        self.blind = keep_b;
+        if gone.is_empty() && gone_b.is_empty() {
+            return Ok((0, 0));
         }
+        let counts = (gone.len(), gone_b.len());
         if let Err(e) = self.save() {
             self.creds.extend(gone);
+            self.blind.extend(gone_b);
             return Err(e);
         }
-        Ok(before - self.creds.len())
+        Ok(counts)
     }
 
     /// Writes the wallet atomically with a fresh nonce.
@@ -326,10 +564,21 @@ impl Wallet {
     }
 
     fn image(&self) -> Result<Vec<u8>, StoreError> {
-        let mut plain = store::SecretBuf::with_capacity(2048 * self.creds.len() + store::PAD);
+        let mut plain = store::SecretBuf::with_capacity(
+            2048 * self.creds.len() + 800 * self.blind.len() + 20_000 * self.pins.len() + store::PAD,
+        );
         let contents = ContentsOut {
             version: CONTENTS_VERSION,
             credentials: &self.creds,
+            blind_tokens: &self.blind,
+            directories: self
+                .pins
+                .iter()
+                .map(|p| PinOut {
+                    issuer: p.issuer.clone(),
+                    directory: p.directory.to_json(),
+                })
+                .collect(),
         };
         serde_json::to_writer(&mut plain, &contents).map_err(|_| StoreError::Corrupted {
             reason: "serialization failed",
@@ -371,10 +620,86 @@ impl Wallet {
         Ok(c)
     }
 
+    /// The directory pinned for `issuer`, if any.
+    pub(crate) fn pinned(&self, issuer: &str) -> Option<&Directory> {
+        self.pins
+            .iter()
+            .find(|p| same_issuer(&p.issuer, issuer))
+            .map(|p| &p.directory)
+    }
+
+    /// Adds a finalized blind batch and pins `directory` for `issuer`, then saves; on a failed
+    /// save nothing is added and the old pin stays.
+    pub(crate) fn add_blind_batch(
+        &mut self,
+        issuer: &str,
+        batch: Vec<StoredBlindToken>,
+        directory: Directory,
+    ) -> Result<(), StoreError> {
+        let before = self.blind.len();
+        let old_pins = self.pins.clone();
+        self.blind.extend(batch);
+        self.pins.retain(|p| !same_issuer(&p.issuer, issuer));
+        if self.pins.len() >= MAX_PINS {
+            self.pins.remove(0);
+        }
+        self.pins.push(PinnedDirectory {
+            issuer: issuer.to_owned(),
+            directory,
+        });
+        if let Err(e) = self.save() {
+            self.blind.truncate(before);
+            self.pins = old_pins;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The stored blind tokens.
+    pub(crate) fn raw_blind(&self) -> &[StoredBlindToken] {
+        &self.blind
+    }
+
+    /// Removes blind tokens and saves *before* they are used, so that none is used twice. If
+    /// the save fails they stay and must not be used.
+    pub(crate) fn take_blind(&mut self, indices: &[usize]) -> Result<Vec<StoredBlindToken>, StoreError> {
+        let mut sorted: Vec<usize> = indices.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != indices.len() || sorted.last().is_some_and(|&i| i >= self.blind.len()) {
+            return Err(StoreError::Corrupted {
+                reason: "blind token index out of range",
+            });
+        }
+        let mut taken: Vec<(usize, StoredBlindToken)> = Vec::with_capacity(sorted.len());
+        for &i in sorted.iter().rev() {
+            taken.push((i, self.blind.remove(i)));
+        }
+        if let Err(e) = self.save() {
+            for (i, t) in taken.into_iter().rev() {
+                self.blind.insert(i, t);
+            }
+            return Err(e);
+        }
+        // Back in the caller's order.
+        let mut out = Vec::with_capacity(indices.len());
+        for i in indices {
+            if let Some(pos) = taken.iter().position(|(j, _)| j == i) {
+                out.push(taken.swap_remove(pos).1);
+            }
+        }
+        Ok(out)
+    }
+
     #[cfg(test)]
     pub(crate) fn image_for_test(&self) -> Vec<u8> {
         self.image().expect("sealing works in tests")
     }
+}
+
+/// Whether two issuer identifiers name the same issuer (a trailing `/` aside).
+pub(crate) fn same_issuer(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
 }
 
 /// The state of a wallet for `ageband wallet status`.
@@ -388,6 +713,12 @@ pub struct Status {
     pub groups: Vec<GroupStatus>,
     /// The earliest expiry day among unused credentials.
     pub earliest_expiry: Option<Date>,
+    /// Unused blind tokens whose month has not ended (live now or later).
+    pub blind_unused: usize,
+    /// Blind tokens of ended months still stored (removed by `purge`).
+    pub blind_expired: usize,
+    /// Unused blind tokens per issuer, fact, floor and month (counts only).
+    pub blind: Vec<BlindGroupStatus>,
     /// What the user should do something about.
     pub warnings: Vec<Warning>,
 }
@@ -407,6 +738,23 @@ pub struct GroupStatus {
     pub unused: usize,
     /// The earliest expiry day in the group.
     pub earliest_expiry: Date,
+}
+
+/// Unused blind tokens of one issuer, fact, floor and month.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct BlindGroupStatus {
+    /// The issuer identifier.
+    pub issuer: String,
+    /// The fact.
+    pub fact: BlindFact,
+    /// The floor.
+    pub floor: Floor,
+    /// The key's month.
+    pub month: Month,
+    /// Whether the month is the current one (else it is a later one).
+    pub live: bool,
+    /// How many are unused.
+    pub unused: usize,
 }
 
 /// A `status` warning.
@@ -430,6 +778,11 @@ pub enum Warning {
         /// How many.
         count: usize,
     },
+    /// Blind tokens of ended months are still stored.
+    BlindExpired {
+        /// How many.
+        count: usize,
+    },
 }
 
 impl fmt::Display for Warning {
@@ -449,6 +802,12 @@ impl fmt::Display for Warning {
                 write!(
                     f,
                     "{count} expired credential(s) stored; remove them with: ageband wallet --wallet DIR purge"
+                )
+            }
+            Warning::BlindExpired { count } => {
+                write!(
+                    f,
+                    "{count} blind token(s) of ended months stored; remove them with: ageband wallet --wallet DIR purge"
                 )
             }
         }
@@ -476,6 +835,25 @@ impl fmt::Display for Status {
         }
         if let Some(d) = self.earliest_expiry {
             writeln!(f, "earliest expiry: {d}")?;
+        }
+        if self.blind_unused > 0 || self.blind_expired > 0 {
+            writeln!(
+                f,
+                "{} unused blind token(s), {} of ended months",
+                self.blind_unused, self.blind_expired
+            )?;
+            for g in &self.blind {
+                writeln!(
+                    f,
+                    "  {:>3} × {:<12} floor {} for {}{} from {}",
+                    g.unused,
+                    g.fact.name(),
+                    g.floor.number(),
+                    g.month,
+                    if g.live { "" } else { " (later)" },
+                    g.issuer
+                )?;
+            }
         }
         for w in &self.warnings {
             writeln!(f, "warning: {w}")?;
@@ -534,6 +912,36 @@ mod tests {
         assert_eq!(before[0].band().to_string(), "13–15");
         let stored = &w.raw()[0];
         assert!(stored.holder_key().is_ok());
+    }
+
+    #[test]
+    fn version_1_files_open_and_are_written_as_version_2() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, _, _) = filled(dir.path(), 2);
+        let before = w.credentials();
+        let v1 = serde_json::json!({"version": 1, "credentials": serde_json::to_value(&w.creds).unwrap()});
+        let image = w.key.seal_version(1, v1.to_string().as_bytes()).unwrap();
+        // Version-2 contents under a version-1 header are refused.
+        let v2 = serde_json::to_vec(&ContentsOut {
+            version: 2,
+            credentials: &w.creds,
+            blind_tokens: &[],
+            directories: Vec::new(),
+        })
+        .unwrap();
+        let mixed = w.key.seal_version(1, &v2).unwrap();
+        drop(w);
+        let path = dir.path().join(store::FILE_NAME);
+        std::fs::write(&path, &image).unwrap();
+        let mut w = reopen(dir.path()).unwrap();
+        assert_eq!(w.credentials(), before);
+        assert_eq!((w.blind_len(), w.status().blind_unused), (0, 0));
+        w.save().unwrap();
+        drop(w);
+        assert_eq!(std::fs::read(&path).unwrap()[8], store::FORMAT_VERSION);
+        assert_eq!(reopen(dir.path()).unwrap().credentials(), before);
+        std::fs::write(&path, &mixed).unwrap();
+        assert!(matches!(reopen(dir.path()), Err(StoreError::Corrupted { .. })));
     }
 
     #[test]
@@ -671,6 +1079,8 @@ mod tests {
         let plain = serde_json::to_vec(&ContentsOut {
             version: 1,
             credentials: &w.creds,
+            blind_tokens: &[],
+            directories: Vec::new(),
         })
         .unwrap();
         assert!(plain.windows(ISSUER.len()).any(|x| x == ISSUER.as_bytes()));
