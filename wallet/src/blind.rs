@@ -636,7 +636,7 @@ impl fmt::Display for TokenSummary {
 /// The `Authorization` header value and what it shares.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PrivateTokenAnswer {
-    /// `PrivateToken token="…", binding="…"` (blind-profile.md §8.2).
+    /// `PrivateToken token="…", binding="…", nonce="…"` (blind-profile.md §8.2, §12.5).
     pub header: String,
     /// What was shared.
     pub summary: TokenSummary,
@@ -754,7 +754,9 @@ fn is_tchar(c: u8) -> bool {
 /// challenge it is, for the fact at the lowest sufficient floor (then the earliest month),
 /// checks the platform's `token-key` against the pinned directory, asks `consent`, deletes the
 /// token and saves the wallet, and returns the `Authorization` header value bound to the
-/// challenge's `nonce` (its UTF-8 bytes) and to `audience` (the platform's origin).
+/// challenge's `nonce` (its UTF-8 bytes) and to `audience` (the platform's origin):
+/// `PrivateToken token="…", binding="…", nonce="…"` (§8.2 plus the nonce echoed, so that the
+/// gate can stay stateless until redemption).
 ///
 /// # Errors
 /// [`PrivateTokenError`].
@@ -831,8 +833,14 @@ pub fn private_token_header(
         .map_err(|e| PrivateTokenError::Build { kind: e.kind() })?;
     // Single use: deleted and saved before the header leaves the wallet.
     drop(wallet.take_blind(&[index])?);
+    // The gate is stateless until redemption: the client echoes the nonce it was given
+    // (blind-profile.md §12.5).
     Ok(PrivateTokenAnswer {
-        header: presentation.to_private_token_header(),
+        header: format!(
+            "{}, nonce=\"{}\"",
+            presentation.to_private_token_header(),
+            c.nonce
+        ),
         summary,
     })
 }

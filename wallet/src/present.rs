@@ -53,6 +53,9 @@ pub struct AuthorizationRequest {
     pub answer_sets: Vec<Vec<Predicate>>,
     /// The blind-token option (blind-profile.md §12.4), when the verifier offers it.
     pub blind: Option<BlindRequest>,
+    /// Whether the SD-JWT query is offered (false for a request with the blind query alone;
+    /// `query_id` and `answer_sets` then describe the blind query).
+    pub sd_jwt: bool,
 }
 
 /// The blind-token credential query of an extended DCQL request (blind-profile.md §12.4).
@@ -429,7 +432,12 @@ pub async fn present(
     {
         return present_blind(wallet, &request, b, choice, &client, consent).await;
     }
-    let Some((index, set)) = select(wallet, &request)? else {
+    let picked = if request.sd_jwt {
+        select(wallet, &request)?
+    } else {
+        None
+    };
+    let Some((index, set)) = picked else {
         deny(&client, &request).await;
         return Err(PresentError::NoCredential {
             asked: describe_sets(&request.answer_sets),
@@ -721,7 +729,7 @@ fn request_from(obj: &Map<String, Value>) -> Result<AuthorizationRequest, Reques
     let dcql = obj
         .get("dcql_query")
         .ok_or(RequestError::Missing { name: "dcql_query" })?;
-    let (query_id, answer_sets, blind) = dcql_sets(dcql)?;
+    let (query_id, answer_sets, blind, sd_jwt) = dcql_sets(dcql)?;
     // The holder binding of a blind token signs the nonce's bytes and the client_id
     // (blind-profile.md §7.1, §12.4): a verifier offering blind tokens keeps them in range.
     if blind.is_some()
@@ -741,10 +749,11 @@ fn request_from(obj: &Map<String, Value>) -> Result<AuthorizationRequest, Reques
         query_id,
         answer_sets,
         blind,
+        sd_jwt,
     })
 }
 
-type DcqlParts = (String, Vec<Vec<Predicate>>, Option<BlindRequest>);
+type DcqlParts = (String, Vec<Vec<Predicate>>, Option<BlindRequest>, bool);
 
 /// Turns a DCQL query into answer sets (protocol.md §8.2) and, when the verifier offers it, the
 /// blind-token option (blind-profile.md §12.4: a second credential query of format
@@ -760,6 +769,25 @@ fn dcql_sets(dcql: &Value) -> Result<DcqlParts, RequestError> {
         .ok_or(invalid("no credentials array"))?;
     let is_blind = |q: &Value| q.get("format").and_then(Value::as_str) == Some(BLIND_FORMAT);
     let (q, blind) = match creds.as_slice() {
+        // The blind query alone (a verifier that offers only blind tokens).
+        [bq] if is_blind(bq) => {
+            if dcql.get("credential_sets").is_some() {
+                return Err(RequestError::Unsupported {
+                    what: "credential_sets with a single credential query",
+                });
+            }
+            let b = blind_query(bq)?;
+            let sets = b
+                .claim_sets
+                .iter()
+                .map(|set| {
+                    set.iter()
+                        .map(|f| (f.threshold(), f.kind() == FactKind::Over))
+                        .collect()
+                })
+                .collect();
+            return Ok((b.query_id.clone(), sets, Some(b), false));
+        }
         [q] if !is_blind(q) => {
             if dcql.get("credential_sets").is_some() {
                 return Err(RequestError::Unsupported {
@@ -886,7 +914,7 @@ fn dcql_sets(dcql: &Value) -> Result<DcqlParts, RequestError> {
             what: "credential_sets",
         });
     }
-    Ok((id.to_owned(), sets, blind))
+    Ok((id.to_owned(), sets, blind, true))
 }
 
 /// Parses the blind credential query (blind-profile.md §12.4).
@@ -1443,6 +1471,25 @@ mod tests {
             panic!()
         };
         assert_eq!(r.blind, None);
+        assert!(r.sd_jwt);
+        // The blind query alone: its claim sets stand in for the answer sets.
+        let mut q = blind_dcql();
+        let b = q["credentials"][1].clone();
+        q["credentials"] = json!([b]);
+        q.as_object_mut().unwrap().remove("credential_sets");
+        let Link::ByValue(r) = parse_link(&link_of(&blind_params(&q))).unwrap() else {
+            panic!()
+        };
+        assert!(!r.sd_jwt);
+        assert_eq!(
+            (r.query_id.as_str(), r.answer_sets.clone()),
+            ("age_blind", band())
+        );
+        q["credential_sets"] = json!([{"options": [["age_blind"]]}]);
+        assert!(matches!(
+            parse_link(&link_of(&blind_params(&q))),
+            Err(RequestError::Unsupported { .. })
+        ));
 
         type Tweak = fn(&mut Value);
         type Want = fn(&RequestError) -> bool;

@@ -538,6 +538,10 @@ async fn header_form_round_trip_and_refusals() {
     )
     .unwrap();
     assert_eq!(w.blind_len(), before - 1);
+    assert!(
+        answer.header.ends_with(&format!(", nonce=\"{nonce}\"")),
+        "the nonce is echoed"
+    );
     assert!(no_long_base64(&format!("{answer:?}")));
     let p = BlindPresentation::parse_private_token_header(&answer.header).unwrap();
     let bi = BlindIssuer::new(&issuer.name(), directory.clone()).unwrap();
