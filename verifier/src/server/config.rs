@@ -245,6 +245,57 @@ jwks_file = "keys.json"
     }
 
     #[test]
+    fn blind_directories_fetched_or_pinned() {
+        let vector: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../specs/vectors/blind-session/001_ok_at_least_18.json"
+        ))
+        .unwrap();
+        let dir_text = vector["issuers"][0]["directory"].as_str().unwrap();
+        let dir = std::env::temp_dir().join(format!("ageband-verifier-blind-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("issuer.dir.json"), dir_text).unwrap();
+        std::fs::write(dir.join("bad.dir.json"), "{}").unwrap();
+        let cfg = VerifierConfig::parse(
+            r#"
+[[issuers]]
+id = "https://issuer.example"
+blind = true
+[[issuers]]
+id = "https://pinned.example"
+blind_directory_file = "issuer.dir.json"
+[[issuers]]
+id = "https://sdjwt.example"
+blind = false
+"#,
+        )
+        .unwrap();
+        let list = cfg.trust_list(&dir, vec![]).unwrap();
+        let fetched = list.issuer("https://issuer.example").unwrap();
+        assert!(fetched.fetches_blind_directory() && fetched.blind_issuer().is_none());
+        let pinned = list.issuer("https://pinned.example").unwrap();
+        assert!(!pinned.fetches_blind_directory());
+        assert_eq!(pinned.blind_issuer().unwrap().name(), "pinned.example");
+        assert!(!list.issuer("https://sdjwt.example").unwrap().uses_blind());
+        let both = VerifierConfig::parse(
+            "[[issuers]]\nid = \"https://i.example\"\nblind = true\nblind_directory_file = \"issuer.dir.json\"",
+        )
+        .unwrap();
+        assert!(matches!(
+            both.trust_list(&dir, vec![]),
+            Err(ConfigError::BothDirectorySources(_))
+        ));
+        let bad = VerifierConfig::parse(
+            "[[issuers]]\nid = \"https://i.example\"\nblind_directory_file = \"bad.dir.json\"",
+        )
+        .unwrap();
+        assert!(matches!(
+            bad.trust_list(&dir, vec![]),
+            Err(ConfigError::Directory { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn refuses_bad_configs() {
         assert!(matches!(
             VerifierConfig::parse("unknown = 1"),
