@@ -3,7 +3,7 @@
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
-use ageband_wallet::{BirthDate, Evidence, PresentError, Wallet, Zeroizing};
+use ageband_wallet::{BirthDate, EnrolOptions, Evidence, PresentError, PrivateTokenError, Wallet, Zeroizing};
 use anyhow::{Context as _, bail};
 
 /// Environment variable holding the wallet passphrase (otherwise it is asked for).
@@ -67,8 +67,16 @@ pub enum Command {
         /// How many single-use credentials to ask for (at most the issuer's batch size).
         #[arg(long, value_name = "N", default_value_t = 30)]
         count: usize,
+        /// Do not fetch blind tokens (by default they are fetched with the same evidence when the
+        /// issuer offers them and the evidence allows; self-declared evidence gets none).
+        #[arg(long)]
+        no_blind: bool,
+        /// How many blind tokens to ask for (default: the issuer's blind batch size).
+        #[arg(long, value_name = "N", conflicts_with = "no_blind")]
+        blind_count: Option<usize>,
     },
-    /// Show unused credentials per issuer and level, the earliest expiry, and warnings.
+    /// Show unused credentials per issuer and level, unused blind tokens per fact, floor and
+    /// month, the earliest expiry, and warnings.
     Status,
     /// Answer a verifier's openid4vp:// link: shows what would be shared and with whom, asks,
     /// then sends one credential, which is deleted from the wallet.
@@ -80,8 +88,23 @@ pub enum Command {
         #[arg(value_name = "LINK")]
         link: String,
     },
-    /// Delete expired credentials.
+    /// Delete expired credentials and blind tokens of ended months.
     Purge,
+    /// Answer a platform's `WWW-Authenticate: PrivateToken` challenge with one blind token:
+    /// prints the `Authorization` header value (and nothing else) on standard output; what is
+    /// shared goes to standard error. The token is deleted from the wallet first.
+    PrivateToken {
+        /// The challenge value (`PrivateToken challenge="…", token-key="…", ageband-fact="…",
+        /// ageband-min-floor="…", nonce="…"`).
+        #[arg(long, value_name = "VALUE")]
+        challenge: String,
+        /// The platform's origin (e.g. https://platform.example), the binding's audience.
+        #[arg(long, value_name = "ORIGIN")]
+        audience: String,
+        /// Share without asking.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// Runs `ageband wallet`.
@@ -105,6 +128,8 @@ pub async fn run(args: WalletArgs) -> anyhow::Result<()> {
             guardian,
             child_birthdate,
             count,
+            no_blind,
+            blind_count,
         } => {
             let mut wallet = open(&dir)?;
             let mut adult;
@@ -134,7 +159,12 @@ pub async fn run(args: WalletArgs) -> anyhow::Result<()> {
             } else {
                 bail!("give one of --self-birthdate, --id-token, --assertion or --guardian");
             };
-            let done = ageband_wallet::enrol(&mut wallet, &issuer, evidence, count).await?;
+            let options = EnrolOptions {
+                blind: !no_blind,
+                blind_count,
+                ..EnrolOptions::new(count)
+            };
+            let done = ageband_wallet::enrol_with(&mut wallet, &issuer, evidence, options).await?;
             println!(
                 "stored {} credential(s) from {}: age {} (level {}, source {}), valid until {}",
                 done.count,
@@ -144,6 +174,7 @@ pub async fn run(args: WalletArgs) -> anyhow::Result<()> {
                 done.info.source,
                 done.info.expires_at
             );
+            println!("{}", done.blind);
         }
         Command::Status => {
             let wallet = open(&dir)?;
@@ -175,8 +206,33 @@ pub async fn run(args: WalletArgs) -> anyhow::Result<()> {
         }
         Command::Purge => {
             let mut wallet = open(&dir)?;
-            let n = wallet.purge_expired()?;
-            println!("deleted {n} expired credential(s); {} left", wallet.len());
+            let (n, b) = wallet.purge_expired_counts()?;
+            println!(
+                "deleted {n} expired credential(s) and {b} blind token(s) of ended months; \
+                 {} credential(s) and {} blind token(s) left",
+                wallet.len(),
+                wallet.blind_len()
+            );
+        }
+        Command::PrivateToken {
+            challenge,
+            audience,
+            yes,
+        } => {
+            let mut wallet = open(&dir)?;
+            let consent = |summary: &ageband_wallet::TokenSummary| {
+                eprintln!("{summary}");
+                if yes {
+                    eprintln!("(--yes: sharing without asking)");
+                    return true;
+                }
+                ask_yes_no_stderr("Share this? [y/N] ")
+            };
+            match ageband_wallet::private_token_header(&mut wallet, &challenge, &audience, consent) {
+                Ok(answer) => println!("{}", answer.header),
+                Err(PrivateTokenError::Declined) => eprintln!("nothing was shared"),
+                Err(e) => bail!("{}", with_dir(&e.to_string(), &dir)),
+            }
         }
     }
     Ok(())
@@ -237,6 +293,17 @@ fn prompt_hidden(prompt: &str) -> anyhow::Result<Zeroizing<String>> {
 fn ask_yes_no(prompt: &str) -> bool {
     print!("{prompt}");
     std::io::stdout().flush().ok();
+    read_yes()
+}
+
+/// [`ask_yes_no`] with the prompt on standard error (standard output carries the answer).
+fn ask_yes_no_stderr(prompt: &str) -> bool {
+    eprint!("{prompt}");
+    std::io::stderr().flush().ok();
+    read_yes()
+}
+
+fn read_yes() -> bool {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).is_ok()
         && matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
@@ -305,10 +372,16 @@ mod tests {
         ));
         let w = parse("wallet --wallet d present --yes openid4vp://?x=1").expect("present");
         assert!(matches!(w.cmd, Command::Present { yes: true, .. }));
+        let w = parse("wallet --wallet d enrol --issuer u --assertion f --no-blind").expect("no blind");
+        assert!(matches!(w.cmd, Command::Enrol { no_blind: true, .. }));
+        let w = parse("wallet --wallet d private-token --challenge x --audience https://p.example --yes")
+            .expect("private-token");
+        assert!(matches!(w.cmd, Command::PrivateToken { yes: true, .. }));
         for ok in [
             "wallet --wallet d status",
             "wallet --wallet d purge",
             "wallet --wallet d enrol --issuer u --id-token f",
+            "wallet --wallet d enrol --issuer u --id-token f --blind-count 10",
         ] {
             assert!(parse(ok).is_ok(), "{ok}");
         }
@@ -319,6 +392,8 @@ mod tests {
             "wallet --wallet d enrol --issuer u --guardian p",
             "wallet --wallet d enrol --issuer u --self-birthdate 2000-01-01 --child-birthdate 2016-01-01",
             "wallet --wallet d present",
+            "wallet --wallet d enrol --issuer u --id-token f --no-blind --blind-count 3",
+            "wallet --wallet d private-token --challenge x",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
