@@ -99,6 +99,71 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// Times `a` and `b` interleaved (`rounds` × `per_round` calls of each, alternating which goes
+/// first) so that both see the same machine state; returns microseconds per call of each.
+fn interleaved(rounds: u32, per_round: u32, mut a: impl FnMut(), mut b: impl FnMut()) -> (f64, f64) {
+    let (mut ta, mut tb) = (0f64, 0f64);
+    for r in 0..rounds {
+        let mut time = |f: &mut dyn FnMut()| {
+            let start = Instant::now();
+            for _ in 0..per_round {
+                f();
+            }
+            start.elapsed().as_secs_f64()
+        };
+        if r % 2 == 0 {
+            ta += time(&mut a);
+            tb += time(&mut b);
+        } else {
+            tb += time(&mut b);
+            ta += time(&mut a);
+        }
+    }
+    let n = f64::from(rounds * per_round);
+    (ta * 1e6 / n, tb * 1e6 / n)
+}
+
+/// `verify_blind` against its raw floor, interleaved: one token vs one (RSA-PSS + ECDSA), two
+/// tokens vs two.
+fn ratios() {
+    let v = repeatable(verifier());
+    let one = present(OVER18_L2, NONCE, AUDIENCE);
+    let two = [
+        present(OVER13_L2, NONCE, AUDIENCE),
+        present(UNDER16_L2, NONCE, AUDIENCE),
+    ];
+    let (req1, req2) = (at_least_18(NONCE), band(NONCE));
+    let p = BlindPresentation::parse(&one).unwrap();
+    let unc = uncompressed(&p.holder_key);
+    let (lib, floor) = interleaved(
+        40,
+        100,
+        || {
+            black_box(v.verify_blind(&[black_box(&one)], &req1).unwrap());
+        },
+        || raw(black_box(&p), &unc),
+    );
+    println!(
+        "interleaved, 1 token: verify_blind {lib:.1} µs, raw floor (ring RSA-PSS + ring ECDSA) {floor:.1} µs, ratio {:.2}",
+        lib / floor
+    );
+    let (lib2, floor2) = interleaved(
+        40,
+        50,
+        || {
+            black_box(v.verify_blind(&[&two[0], &two[1]], &req2).unwrap());
+        },
+        || {
+            raw(black_box(&p), &unc);
+            raw(black_box(&p), &unc);
+        },
+    );
+    println!(
+        "interleaved, 2 tokens: verify_blind {lib2:.1} µs, raw floor {floor2:.1} µs, ratio {:.2}",
+        lib2 / floor2
+    );
+}
+
 /// Presentations per second on one thread with the real stores: distinct tokens, one nonce each.
 fn throughput() {
     const N: usize = 2000;
@@ -125,6 +190,7 @@ criterion_group!(benches, bench);
 
 fn main() {
     benches();
+    ratios();
     throughput();
     Criterion::default().configure_from_args().final_summary();
 }
