@@ -104,7 +104,7 @@ fn bench(c: &mut Criterion) {
 fn interleaved(rounds: u32, per_round: u32, mut a: impl FnMut(), mut b: impl FnMut()) -> (f64, f64) {
     let (mut ta, mut tb) = (0f64, 0f64);
     for r in 0..rounds {
-        let mut time = |f: &mut dyn FnMut()| {
+        let time = |f: &mut dyn FnMut()| {
             let start = Instant::now();
             for _ in 0..per_round {
                 f();
