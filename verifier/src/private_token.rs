@@ -310,12 +310,25 @@ mod axum_gate {
 
     /// axum middleware gating a route with `gate` (blind-profile.md §12.5):
     ///
-    /// ```ignore
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use axum::{Extension, Router, routing::get};
+    /// use ageband_verifier::private_token::{Gate, require_private_token};
+    /// use ageband_verifier::{AgeOutcome, AgeQuestion, Threshold, TrustList, TrustedIssuer, Verifier};
+    ///
+    /// # fn app(directory: ageband_verifier::blind::Directory) -> Result<Router, Box<dyn std::error::Error>> {
+    /// // Trust the issuer's blind tokens (here under a pinned directory; a service would rather
+    /// // use `TrustedIssuer::fetched(id).fetch_blind_directory()` and `TrustStore::refresh`).
+    /// let trust = TrustList::new(vec![
+    ///     TrustedIssuer::pinned("https://issuer.example", vec![]).with_blind_directory(directory),
+    /// ])?;
+    /// let verifier = Verifier::from_trust_list(trust);
+    /// let question = AgeQuestion::AtLeast(Threshold::new(18)?);
     /// let gate = Arc::new(Gate::new(verifier, "https://issuer.example", question, "https://platform.example")?);
-    /// let app = Router::new()
-    ///     .route("/teen-area", get(handler))
-    ///     .route_layer(axum::middleware::from_fn_with_state(gate, require_private_token));
-    /// // handler: `Extension(outcome): Extension<AgeOutcome>`
+    /// Ok(Router::new()
+    ///     .route("/adults", get(|Extension(o): Extension<AgeOutcome>| async move { o.band_label() }))
+    ///     .route_layer(axum::middleware::from_fn_with_state(gate, require_private_token)))
+    /// # }
     /// ```
     ///
     /// Without `Authorization: PrivateToken …`: `401` with `WWW-Authenticate` = a fresh
