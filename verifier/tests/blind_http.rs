@@ -292,6 +292,54 @@ async fn stateless_verify_with_tokens() {
     );
 }
 
+/// The per-token refusals of §9.1 reach `POST /v1/verify` with their kinds; a full spent set is
+/// a 503.
+#[tokio::test]
+async fn stateless_per_token_refusals_and_server_faults() {
+    let body =
+        |tokens: Vec<String>| json!({"tokens": tokens, "nonce": NONCE, "audience": AUDIENCE, "at_least": 18});
+    let p = present(OVER18_L2, NONCE, AUDIENCE);
+    let parts: Vec<&str> = p.split('.').collect();
+    let token = ageband_core::b64::decode(parts[0], 512).unwrap();
+    let with_token = |t: &[u8]| format!("{}.{}.{}", ageband_core::b64::encode(t), parts[1], parts[2]);
+    let mut wrong_type = token.clone();
+    wrong_type[1] = 1;
+    let mut forged = token.clone();
+    forged[300] ^= 0x80;
+    let cases = [
+        (with_token(&wrong_type), "wrong_token_type"),
+        (with_token(&token[..353]), "wrong_token_length"),
+        (with_token(&forged), "bad_token_signature"),
+        (
+            present(OVER18_L2, NONCE, "https://elsewhere.example"),
+            "bad_binding",
+        ),
+    ];
+    for (t, want) in cases {
+        let (code, e) = call(&state(), post_json("/v1/verify", &body(vec![t]))).await;
+        assert_eq!(
+            (code, e["kind"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(want))
+        );
+    }
+    // The key's month is over.
+    let late = verifier().with_clock(Arc::new(ageband_verifier::ManualClock::new(month().not_after())));
+    let st = AppState::new(late, ServiceConfig::new(BASE)).unwrap();
+    let (code, e) = call(&st, post_json("/v1/verify", &body(vec![p.clone()]))).await;
+    assert_eq!(
+        (code, e["kind"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("key_not_live"))
+    );
+    // A full spent set fails closed as a server fault.
+    let full = verifier().with_spent_set(Arc::new(std::sync::Mutex::new(
+        ageband_blind::profile::MemorySpentSet::new(0, 0),
+    )));
+    let st = AppState::new(full, ServiceConfig::new(BASE)).unwrap();
+    let (code, e) = call(&st, post_json("/v1/verify", &body(vec![p]))).await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(e["error"], "temporarily_unavailable");
+}
+
 #[derive(Clone, Default)]
 struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
 
@@ -424,6 +472,34 @@ async fn gate_protects_a_real_route() {
         .unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::FORBIDDEN);
     assert_eq!(r.json::<Value>().await.unwrap()["kind"], "claim_set_mismatch");
+
+    // A nonce this gate did not issue: 401 invalid_nonce.
+    let other = Gate::new(
+        verifier(),
+        ISSUER,
+        AgeQuestion::AtLeast(Threshold::new(18).unwrap()),
+        AUDIENCE,
+    )
+    .unwrap();
+    let c = other.challenge().unwrap();
+    let nonce = c
+        .split("nonce=\"")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('"')
+        .to_owned();
+    let p = issue(OVER18_L2).present(nonce.as_bytes(), AUDIENCE).unwrap();
+    let r = client
+        .get(&url)
+        .header(
+            header::AUTHORIZATION,
+            format!("{}, nonce=\"{nonce}\"", p.to_private_token_header()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
+    assert_eq!(r.json::<Value>().await.unwrap()["kind"], "invalid_nonce");
 
     // Another scheme or garbage: 401.
     for h in ["Bearer abc", "PrivateToken token=\"x\""] {
