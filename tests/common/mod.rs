@@ -61,7 +61,11 @@ pub struct System {
     pub clocks: Clocks,
     pub idp: Arc<DemoIdp>,
     pub issuer: Arc<Issuer>,
+    /// The URL wallets and verifiers use: a recording proxy in front of the issuer, which is
+    /// also the issuer's public identifier.
     pub issuer_url: String,
+    /// Every exchange with the issuer through its proxy: (path, request body, response body).
+    pub issuer_traffic: Arc<Mutex<Vec<Exchange>>>,
     pub issuer_dir: tempfile::TempDir,
     pub verifiers: Vec<VerifierSvc>,
     pub wallets_dir: tempfile::TempDir,
@@ -71,14 +75,39 @@ pub struct System {
     refreshes: std::sync::atomic::AtomicU32,
 }
 
+/// Which credential profiles the system offers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Profiles {
+    /// SD-JWT only: the issuer's blind-token profile is off (no RSA key generation), so the
+    /// SD-JWT suites stay fast.
+    SdJwt,
+    /// Both: the issuer publishes blind-token keys for all six facts for the current month,
+    /// and every verifier trusts its fetched directory.
+    Both,
+}
+
+/// One request through a recording proxy: path, request body, response body.
+pub type Exchange = (String, Vec<u8>, Vec<u8>);
+
 impl System {
-    /// Starts the IdP, the issuer and `n_verifiers` verifier services, all at [`T0`].
+    /// Starts the IdP, the issuer and `n_verifiers` verifier services, all at [`T0`], SD-JWT
+    /// only.
     pub async fn start(n_verifiers: usize) -> System {
         Self::start_at(n_verifiers, T0).await
     }
 
-    /// Starts the system with every clock at `t`.
+    /// Starts the SD-JWT system with every clock at `t`.
     pub async fn start_at(n_verifiers: usize, t: u64) -> System {
+        Self::start_with(n_verifiers, t, Profiles::SdJwt).await
+    }
+
+    /// Starts the system with both profiles at [`T0`].
+    pub async fn start_blind(n_verifiers: usize) -> System {
+        Self::start_with(n_verifiers, T0, Profiles::Both).await
+    }
+
+    /// Starts the system with every clock at `t` and the given profiles.
+    pub async fn start_with(n_verifiers: usize, t: u64, profiles: Profiles) -> System {
         let clocks = Clocks {
             issuer: Arc::new(ManualClock::new(t)),
             wallet: Arc::new(ManualClock::new(t)),
@@ -108,6 +137,13 @@ impl System {
             ..IssuerConfig::default()
         };
         config.guardian.batches_per_adult_credential = 100;
+        match profiles {
+            Profiles::SdJwt => config.blind.enabled = false,
+            Profiles::Both => {
+                // All six facts, both floors, this month only: 12 RSA keys.
+                config.blind.months_ahead = 0;
+            }
+        }
         let issuer_dir = tempfile::tempdir().unwrap();
         let opts = OpenOptions {
             kek: Some(Kek::from_bytes(KEK)),
@@ -116,14 +152,24 @@ impl System {
         };
         let issuer = Arc::new(Issuer::open_with(issuer_dir.path(), config, opts).unwrap());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let issuer_url = format!("http://{}", listener.local_addr().unwrap());
+        let real_url = format!("http://{}", listener.local_addr().unwrap());
+        let proxy = start_proxy(real_url).await;
+        let issuer_url = proxy.url.clone();
         issuer.set_public_url(&issuer_url).unwrap();
         let (i, sd) = (issuer.clone(), shutdown());
         tokio::spawn(async move { ageband_issuer::serve(listener, i, sd).await });
 
         let mut verifiers = Vec::new();
         for _ in 0..n_verifiers {
-            verifiers.push(start_verifier(&issuer_url, clocks.verifier.clone(), shutdown()).await);
+            verifiers.push(
+                start_verifier(
+                    &issuer_url,
+                    profiles == Profiles::Both,
+                    clocks.verifier.clone(),
+                    shutdown(),
+                )
+                .await,
+            );
         }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -134,6 +180,7 @@ impl System {
             idp,
             issuer,
             issuer_url,
+            issuer_traffic: proxy.traffic,
             issuer_dir,
             verifiers,
             wallets_dir: tempfile::tempdir().unwrap(),
@@ -182,7 +229,7 @@ impl System {
         birth: Date,
         guardian: Option<&mut Wallet>,
         count: usize,
-    ) {
+    ) -> ageband_wallet::Enrolled {
         let now = self.clocks.issuer.now();
         let evidence = match kind {
             Kind::SelfDeclared => Evidence::SelfDeclared {
@@ -210,7 +257,7 @@ impl System {
         };
         ageband_wallet::enrol(wallet, &self.issuer_url, evidence, count)
             .await
-            .unwrap();
+            .unwrap()
     }
 
     /// Creates a session at verifier `v`, lets `wallet` answer it, and returns the final
@@ -300,36 +347,63 @@ pub enum Kind {
 
 async fn start_verifier(
     issuer_url: &str,
+    blind: bool,
     clock: Arc<ManualClock>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> VerifierSvc {
     let real = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let real_url = format!("http://{}", real.local_addr().unwrap());
-    let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", proxy.local_addr().unwrap());
-    let trust = TrustList::new(vec![TrustedIssuer::fetched(issuer_url)]).unwrap();
+    let proxy = start_proxy(real_url).await;
+    let mut trusted = TrustedIssuer::fetched(issuer_url);
+    if blind {
+        trusted = trusted.fetch_blind_directory();
+    }
+    let trust = TrustList::new(vec![trusted]).unwrap();
     let verifier = Verifier::from_trust_list(trust).with_clock(clock);
-    let state = AppState::new(verifier, ServiceConfig::new(url.clone()).with_api_key(API_KEY)).unwrap();
+    let state = AppState::new(
+        verifier,
+        ServiceConfig::new(proxy.url.clone()).with_api_key(API_KEY),
+    )
+    .unwrap();
     let s = state.clone();
     tokio::spawn(async move { ageband_verifier::server::serve(real, s, shutdown).await });
-    let seen = Arc::new(Mutex::new(Vec::new()));
+    VerifierSvc {
+        url: proxy.url,
+        state,
+        seen: proxy.seen,
+    }
+}
+
+/// A recording proxy on loopback.
+struct RecordingProxy {
+    url: String,
+    seen: Arc<Mutex<Vec<String>>>,
+    traffic: Arc<Mutex<Vec<Exchange>>>,
+}
+
+async fn start_proxy(to: String) -> RecordingProxy {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
     let forward = Proxy {
-        to: real_url,
-        seen: seen.clone(),
+        to,
+        seen: Arc::default(),
+        traffic: Arc::default(),
         http: reqwest::Client::new(),
     };
+    let (seen, traffic) = (forward.seen.clone(), forward.traffic.clone());
     let app = axum::Router::new().fallback(relay).with_state(Arc::new(forward));
-    tokio::spawn(async move { axum::serve(proxy, app).await });
-    VerifierSvc { url, state, seen }
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    RecordingProxy { url, seen, traffic }
 }
 
 struct Proxy {
     to: String,
     seen: Arc<Mutex<Vec<String>>>,
+    traffic: Arc<Mutex<Vec<Exchange>>>,
     http: reqwest::Client,
 }
 
-/// Forwards a request unchanged and records `vp_token` form fields.
+/// Forwards a request unchanged, records `vp_token` form fields and every exchange.
 async fn relay(
     State(p): State<Arc<Proxy>>,
     method: Method,
@@ -353,7 +427,7 @@ async fn relay(
             req = req.header(k, v);
         }
     }
-    let resp = req.body(body).send().await.unwrap();
+    let resp = req.body(body.clone()).send().await.unwrap();
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
     let mut out = HeaderMap::new();
     for (k, v) in resp.headers() {
@@ -361,7 +435,12 @@ async fn relay(
             out.insert(k, v.clone());
         }
     }
-    (status, out, resp.bytes().await.unwrap())
+    let answer = resp.bytes().await.unwrap();
+    p.traffic
+        .lock()
+        .unwrap()
+        .push((uri.path().to_owned(), body.to_vec(), answer.to_vec()));
+    (status, out, answer)
 }
 
 /// Every log line of this test process at TRACE level, captured once for all tests.
