@@ -4,17 +4,22 @@
 //! signs id_tokens for fictional people) and the verifier service on 127.0.0.1 with temporary
 //! storage; creates wallets for a 10-year-old, a 14-year-old, a 19-year-old and a parent;
 //! enrols them (id_tokens for the 14- and 19-year-old and the parent, a guardian declaration by
-//! the parent for the 10-year-old); then three platforms ask their questions over HTTP and the
-//! demo prints exactly what each platform learned, and what it did not.
+//! the parent for the 10-year-old), each enrolment fetching both profiles from one evidence
+//! step: SD-JWT credentials and blind tokens. Then three platforms ask their questions over HTTP
+//! with SD-JWT, the same band question is answered on the double-blind path (RFC 9578 tokens
+//! the issuer signed without seeing), and an adults-only page gated by the RFC 9577
+//! `PrivateToken` header admits the adult; the demo prints exactly what each platform learned,
+//! and what it did not.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ageband_core::age::{BirthDate, Date};
 use ageband_issuer::{IdentityProvider, Issuer, IssuerConfig, JwksSource};
+use ageband_verifier::private_token::{Gate, require_private_token};
 use ageband_verifier::server::{AppState, ServiceConfig};
-use ageband_verifier::{TrustList, TrustedIssuer, Verifier};
-use ageband_wallet::{Evidence, KdfParams, SystemClock, Wallet, Zeroizing};
+use ageband_verifier::{AgeOutcome, AgeQuestion, Threshold, TrustList, TrustedIssuer, Verifier};
+use ageband_wallet::{BlindEnrolment, Evidence, KdfParams, Shared, SystemClock, Wallet, Zeroizing};
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -46,6 +51,8 @@ struct Services {
     idp_url: String,
     issuer_url: String,
     verifier_url: String,
+    /// An adults-only page gated by the `PrivateToken` header (the verifier library embedded).
+    gated_url: String,
     /// The platforms' bearer key for the verifier service (random per run).
     api_key: String,
     stop: watch::Sender<bool>,
@@ -66,8 +73,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         services.issuer_url
     );
     println!(
-        "  verifier service (OpenID4VP, sessions)                         {}\n",
+        "  verifier service (OpenID4VP, sessions, both profiles)          {}",
         services.verifier_url
+    );
+    println!(
+        "  a platform page gated by `Authorization: PrivateToken`         {}\n",
+        services.gated_url
     );
 
     let result = story(&services, tmp.path(), usize::from(args.count)).await;
@@ -133,28 +144,76 @@ async fn start(dir: &std::path::Path) -> anyhow::Result<Services> {
         }
     }));
 
-    // The verifier fetches the issuer's keys in bulk from /.well-known/jwt-vc-issuer.
-    let trust = TrustList::new(vec![TrustedIssuer::fetched(issuer_url.clone())])?;
+    // The verifier fetches the issuer's keys in bulk from /.well-known/jwt-vc-issuer, and its
+    // blind-token directory from /.well-known/private-token-issuer-directory (the issuer makes
+    // its monthly RSA keys on that first request).
+    let trusted = || {
+        TrustList::new(vec![
+            TrustedIssuer::fetched(issuer_url.clone()).fetch_blind_directory(),
+        ])
+    };
     let verifier_listener = TcpListener::bind("127.0.0.1:0").await?;
     let verifier_url = format!("http://{}", verifier_listener.local_addr()?);
     let api_key = ageband_core::rng::random_b64(&mut ageband_core::rng::OsRng::new(), 16)?;
     let config = ServiceConfig::new(verifier_url.clone()).with_api_key(api_key.clone());
-    let state = AppState::new(Verifier::from_trust_list(trust), config)?;
+    let state = AppState::new(Verifier::from_trust_list(trusted()?), config)?;
     let sd = shutdown();
     tasks.push(tokio::spawn(async move {
         if let Err(e) = ageband_verifier::server::serve(verifier_listener, state, sd).await {
             eprintln!("verifier stopped: {e}");
         }
     }));
+
+    // A platform that embeds the verifier library and gates a plain HTTP route.
+    let verifier = Verifier::from_trust_list(trusted()?);
+    let fetcher = ageband_verifier::fetch::KeyFetcher::new()?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    for (issuer, r) in verifier.trust().refresh(&fetcher, now).await {
+        r.with_context(|| format!("fetching the keys of {issuer}"))?;
+    }
+    let gated_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let gated_origin = format!("http://{}", gated_listener.local_addr()?);
+    let gate = Gate::new(
+        verifier,
+        issuer_url.clone(),
+        AgeQuestion::AtLeast(Threshold::new(18)?),
+        gated_origin.clone(),
+    )?;
+    let app = axum::Router::new()
+        .route(
+            "/adults",
+            axum::routing::get(|axum::Extension(o): axum::Extension<AgeOutcome>| async move {
+                format!("welcome to the adults-only page (band {})", o.band_label())
+            }),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::new(gate),
+            require_private_token,
+        ));
+    let sd = shutdown();
+    tasks.push(tokio::spawn(async move {
+        let _ = axum::serve(gated_listener, app).with_graceful_shutdown(sd).await;
+    }));
     Ok(Services {
         idp,
         idp_url,
         issuer_url,
         verifier_url,
+        gated_url: format!("{gated_origin}/adults"),
         api_key,
         stop,
         tasks,
     })
+}
+
+/// `" + N blind tokens"` for an enrolment's blind part.
+fn blind_words(b: &BlindEnrolment) -> String {
+    match b {
+        BlindEnrolment::Stored { count, .. } => format!(" + {count} blind tokens"),
+        BlindEnrolment::NotOffered { reason } => format!(" (no blind tokens: {reason})"),
+        BlindEnrolment::Skipped => String::new(),
+        BlindEnrolment::Failed(e) => format!(" (blind tokens failed: {e})"),
+    }
 }
 
 /// What each demo platform does with the answer: tailor the experience to the band, or let
@@ -196,7 +255,10 @@ async fn story(s: &Services, dir: &std::path::Path, count: usize) -> anyhow::Res
     let mut parent = open("parent", 41)?;
     let mut people = [open("Mia", 10)?, open("Leo", 14)?, open("Sam", 19)?];
 
-    println!("1. enrolment — each wallet gets a batch of {count} single-use credentials\n");
+    println!(
+        "1. enrolment — one evidence step gives each wallet {count} single-use SD-JWT credentials and a"
+    );
+    println!("   batch of blind tokens (one per fact, floor and month; the issuer signs them blinded)\n");
     for p in std::iter::once(&mut parent).chain(people.iter_mut().skip(1)) {
         let token = s
             .idp
@@ -206,10 +268,11 @@ async fn story(s: &Services, dir: &std::path::Path, count: usize) -> anyhow::Res
         };
         let got = ageband_wallet::enrol(&mut p.wallet, &s.issuer_url, evidence, count).await?;
         println!(
-            "   {:<6} ({} years): id_token from the demo identity provider → {} credentials, {} / {}, band {}",
+            "   {:<6} ({} years): id_token from the demo identity provider → {} credentials{}, {} / {}, band {}",
             p.name,
             p.age,
             got.count,
+            blind_words(&got.blind),
             got.info.assurance,
             got.info.source,
             got.info.band()
@@ -222,10 +285,11 @@ async fn story(s: &Services, dir: &std::path::Path, count: usize) -> anyhow::Res
     };
     let got = ageband_wallet::enrol(&mut mia.wallet, &s.issuer_url, evidence, count).await?;
     println!(
-        "   {:<6} ({} years): guardian declaration backed by the parent's adult credential → {} credentials, {} / {}, band {}",
+        "   {:<6} ({} years): guardian declaration backed by the parent's adult credential → {} credentials{}, {} / {}, band {}",
         mia.name,
         mia.age,
         got.count,
+        blind_words(&got.blind),
         got.info.assurance,
         got.info.source,
         got.info.band()
@@ -236,14 +300,21 @@ async fn story(s: &Services, dir: &std::path::Path, count: usize) -> anyhow::Res
         .timeout(Duration::from_secs(10))
         .build()?;
     let platforms = [
-        ("a teen community", json!({"band": [13, 16, 18]})),
+        (
+            "a teen community",
+            json!({"band": [13, 16, 18], "profiles": ["sd_jwt"]}),
+        ),
         (
             "an adults-only service",
-            json!({"at_least": 18, "allow_negative": true}),
+            json!({"at_least": 18, "allow_negative": true, "profiles": ["sd_jwt"]}),
         ),
         (
             "a children's space that keeps adults out",
-            json!({"under": 13, "allow_negative": true}),
+            json!({"under": 13, "allow_negative": true, "profiles": ["sd_jwt"]}),
+        ),
+        (
+            "the teen community again, on the double-blind path,",
+            json!({"band": [13, 16, 18], "profiles": ["blind_token"]}),
         ),
     ];
     for (i, (platform, question)) in platforms.iter().enumerate() {
@@ -271,12 +342,20 @@ async fn story(s: &Services, dir: &std::path::Path, count: usize) -> anyhow::Res
                 .await?;
             match presented {
                 Ok(done) => {
-                    let shared: Vec<String> = done
-                        .summary
-                        .disclosed
-                        .iter()
-                        .map(|(t, v)| format!("{}={v}", t.claim_name()))
-                        .collect();
+                    let shared: Vec<String> = match &done.summary.shared {
+                        Shared::BlindTokens { tokens } => tokens
+                            .iter()
+                            .map(|(fact, floor, month)| {
+                                format!("one {fact} token (floor {}, {month})", floor.number())
+                            })
+                            .collect(),
+                        Shared::SdJwt { .. } => done
+                            .summary
+                            .disclosed
+                            .iter()
+                            .map(|(t, v)| format!("{}={v}", t.claim_name()))
+                            .collect(),
+                    };
                     println!(
                         "   {:<4} ({:>2}): wallet shared {} → platform learned {}",
                         p.name,
@@ -292,12 +371,85 @@ async fn story(s: &Services, dir: &std::path::Path, count: usize) -> anyhow::Res
                 bail!("session for {} ended {}", p.name, status["status"]);
             }
         }
-        println!("   what it did not learn: names, birth dates, predicates it did not ask for, and whether");
-        println!("   two answers came from the same person (fresh holder key, salts and signature each).\n");
+        if question["profiles"][0] == "blind_token" {
+            println!(
+                "   what it did not learn: as above, and also the evidence source and issuance day; and even"
+            );
+            println!(
+                "   together with the issuer it cannot tie a token to an issuance: the issuer signed blinded"
+            );
+            println!(
+                "   messages and never saw these tokens, their nonces, holder keys or signatures. All it can"
+            );
+            println!(
+                "   tell is which monthly key signed — shared by everyone with that fact and floor this month.\n"
+            );
+        } else {
+            println!(
+                "   what it did not learn: names, birth dates, predicates it did not ask for, and whether"
+            );
+            println!(
+                "   two answers came from the same person (fresh holder key, salts and signature each).\n"
+            );
+        }
     }
+
+    gated_page(s, &http, &mut people).await?;
     for p in people.iter() {
         let st = p.wallet.status();
-        println!("   {}'s wallet: {} unused credentials left", p.name, st.unused);
+        println!(
+            "   {}'s wallet: {} unused credentials and {} blind tokens left",
+            p.name, st.unused, st.blind_unused
+        );
     }
+    Ok(())
+}
+
+/// An adults-only page behind `Authorization: PrivateToken` (RFC 9577): the platform answers
+/// 401 with a challenge; a wallet holding an `age_over_18` token answers it.
+async fn gated_page(s: &Services, http: &reqwest::Client, people: &mut [Person]) -> anyhow::Result<()> {
+    println!(
+        "{}. an adults-only page gated by the PrivateToken header: {}",
+        6, s.gated_url
+    );
+    let origin = s
+        .gated_url
+        .strip_suffix("/adults")
+        .context("gated url without /adults")?;
+    for p in people.iter_mut() {
+        let first = http.get(&s.gated_url).send().await?;
+        let challenge = first
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .context("no PrivateToken challenge")?
+            .to_owned();
+        match ageband_wallet::private_token_header(&mut p.wallet, &challenge, origin, |_| true) {
+            Ok(answer) => {
+                let r = http
+                    .get(&s.gated_url)
+                    .header("authorization", &answer.header)
+                    .send()
+                    .await?;
+                let status = r.status();
+                let body = r.text().await?;
+                println!(
+                    "   {:<4} ({:>2}): 401 + challenge → wallet sent one {} token → {} {body}",
+                    p.name,
+                    p.age,
+                    answer.summary.fact,
+                    status.as_u16()
+                );
+                if !status.is_success() {
+                    bail!("the gated page refused {}", p.name);
+                }
+            }
+            Err(e) => println!(
+                "   {:<4} ({:>2}): 401 + challenge → wallet has no fitting token ({e}) → stays out",
+                p.name, p.age
+            ),
+        }
+    }
+    println!("   the page learned one fact per visit, bound to its origin and a fresh nonce, usable once.\n");
     Ok(())
 }

@@ -172,6 +172,32 @@ async fn services_and_wallet_commands_work_together() {
         tmp.path(),
     ));
     assert!(keys.contains("active"), "{keys}");
+
+    // The blind-token keys: none until the directory is first fetched, then one per slot.
+    let blind = ok(run(
+        &["issuer", "keys", "blind", "--data-dir", data.to_str().unwrap()],
+        tmp.path(),
+    ));
+    assert!(blind.contains("no blind-token keys yet"), "{blind}");
+    let dir = http
+        .get(format!("{issuer_url}/.well-known/private-token-issuer-directory"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dir.status(), 200);
+    let blind = ok(run(
+        &["issuer", "keys", "blind", "--data-dir", data.to_str().unwrap()],
+        tmp.path(),
+    ));
+    let rows: Vec<&str> = blind.lines().skip(1).collect();
+    // Six facts, two floors, this month and two ahead.
+    assert_eq!(rows.len(), 36, "{blind}");
+    assert_eq!(rows.iter().filter(|r| r.ends_with("live")).count(), 12, "{blind}");
+    assert_eq!(
+        rows.iter().filter(|r| r.ends_with("ahead")).count(),
+        24,
+        "{blind}"
+    );
 }
 
 #[test]
@@ -256,6 +282,12 @@ fn the_demo_tells_the_story_and_exits_0() {
         "admitted",
         "kept out (age 0-17)",
         "shows its 13-15 experience",
+        // The double-blind path beside the SD-JWT one.
+        "+ 30 blind tokens",
+        "\"profile\":\"blind_token\"",
+        "one age_over_13 token (floor 2",
+        "one age_under_16 token (floor 2",
+        "wallet sent one age_over_18 token → 200",
     ] {
         assert!(out.contains(needle), "demo output lacks {needle}:\n{out}");
     }
