@@ -74,12 +74,20 @@ impl KdfParams {
     /// The cheapest accepted parameters: for tests only, they protect nothing.
     pub const INSECURE_TEST: KdfParams = KdfParams { m_kib: 8, t: 1, p: 1 };
 
-    /// Bounds accepted when creating and when opening (a crafted header must not make
-    /// `open` allocate gigabytes).
+    /// The most memory a wallet file may ask for: 256 MiB, four times [`KdfParams::DEFAULT`].
+    pub const MAX_M_KIB: u32 = 256 * 1024;
+    /// The most passes: 8.
+    pub const MAX_T: u32 = 8;
+    /// The most lanes: 8.
+    pub const MAX_P: u32 = 8;
+
+    /// Bounds accepted when creating and when opening. A crafted header must not make `open`
+    /// allocate gigabytes or run for minutes: the largest accepted cost is about 10× the
+    /// default's (256 MiB × 8 passes against 64 MiB × 3), a few seconds on a laptop.
     fn in_bounds(&self) -> bool {
-        (1..=16).contains(&self.p)
-            && (8 * self.p..=1024 * 1024).contains(&self.m_kib)
-            && (1..=16).contains(&self.t)
+        (1..=Self::MAX_P).contains(&self.p)
+            && (8 * self.p..=Self::MAX_M_KIB).contains(&self.m_kib)
+            && (1..=Self::MAX_T).contains(&self.t)
     }
 }
 
@@ -527,6 +535,50 @@ mod tests {
             p: 1,
         };
         assert!(matches!(FileKey::create("p", huge), Err(StoreError::Kdf { .. })));
+    }
+
+    /// A header (with a valid checksum) that asks for more than the bounds is refused before
+    /// any key derivation runs; the bounds themselves are accepted.
+    #[test]
+    fn costly_kdf_parameters_in_a_file_are_refused_up_front() {
+        let key = FileKey::create("pw", KdfParams::INSECURE_TEST).unwrap();
+        let image = key.seal(b"{}").unwrap();
+        let with = |m: u32, t: u32, p: u32| {
+            let mut img = image.clone();
+            img[10..14].copy_from_slice(&m.to_le_bytes());
+            img[14..18].copy_from_slice(&t.to_le_bytes());
+            img[18..22].copy_from_slice(&p.to_le_bytes());
+            let n = img.len();
+            let digest = sha256(&[&img[..n - DIGEST_LEN]]);
+            img[n - DIGEST_LEN..].copy_from_slice(&digest);
+            img
+        };
+        let max = KdfParams::MAX_M_KIB;
+        for (m, t, p) in [
+            (max + 1, 1, 1),
+            (1024 * 1024, 16, 1),
+            (8 * 1024, KdfParams::MAX_T + 1, 1),
+            (8 * 1024, 1, KdfParams::MAX_P + 1),
+            (8, 1, 2),
+            (8, 0, 1),
+        ] {
+            let start = std::time::Instant::now();
+            assert!(
+                matches!(
+                    open(&with(m, t, p), "pw"),
+                    Err(StoreError::Corrupted {
+                        reason: "key derivation parameters out of bounds"
+                    })
+                ),
+                "{m} KiB, {t} passes, {p} lanes"
+            );
+            assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        }
+        // In bounds, the parameters are used: they derive another key, whose check fails.
+        assert!(matches!(
+            open(&with(16, 1, 1), "pw"),
+            Err(StoreError::WrongPassphrase)
+        ));
     }
 
     #[test]
