@@ -1,6 +1,9 @@
 //! Single-use nonces (protocol.md §6.5): a nonce is consumed exactly once, atomically; a second
 //! use is `NonceReplayed`. Consumed nonces are remembered for at least the KB-JWT `iat` window
 //! plus skew (360 s), after which a replay fails on the KB-JWT `iat` check anyway.
+//!
+//! [`MemoryNonceStore`] forgets expired nonces incrementally: each call looks at no more than a
+//! few expired entries, so no call holds the lock for long however many expire at once.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -10,6 +13,9 @@ use std::sync::Mutex;
 pub const DEFAULT_RETENTION: u64 = 360;
 /// Default number of nonces a [`MemoryNonceStore`] remembers at once.
 pub const DEFAULT_CAPACITY: usize = 100_000;
+/// Most expired entries one [`MemoryNonceStore::consume`] call forgets (beyond the one it may
+/// need to make room in a full store).
+const PURGE_PER_CALL: usize = 32;
 
 /// Why a nonce could not be consumed.
 #[non_exhaustive]
@@ -44,8 +50,50 @@ pub struct MemoryNonceStore {
 struct Inner {
     /// digest → time after which it may be forgotten.
     live: HashMap<[u8; 32], u64>,
-    /// Insertion order, for purging; expiry times are non-decreasing in it.
+    /// Insertion order, for purging; expiry times are non-decreasing in it. Holds every entry
+    /// of `live` with its time, plus stale entries of nonces since remembered afresh.
     order: VecDeque<([u8; 32], u64)>,
+}
+
+impl Inner {
+    /// Forgets nonces past their retention, earliest first, looking at no more than `max`
+    /// entries of `order`: the work under the lock is bounded however many expire at once, and
+    /// each call can forget more than one nonce consumes, so a backlog drains.
+    fn purge(&mut self, now: u64, max: usize) {
+        for _ in 0..max {
+            if !self.pop_expired(now) {
+                break;
+            }
+        }
+    }
+
+    /// Pops the head of `order` if it is past its retention, forgetting its nonce unless that
+    /// was remembered afresh since; whether it popped.
+    fn pop_expired(&mut self, now: u64) -> bool {
+        match self.order.front() {
+            Some(&(d, until)) if until <= now => {
+                self.order.pop_front();
+                if self.live.get(&d) == Some(&until) {
+                    self.live.remove(&d);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Pops expired heads until one nonce is forgotten; whether one was. Entries left behind by
+    /// nonces remembered afresh are skipped on the way (each was pushed by an earlier
+    /// `consume`, so this work is amortised over those calls).
+    fn purge_one(&mut self, now: u64) -> bool {
+        let before = self.live.len();
+        while self.live.len() == before {
+            if !self.pop_expired(now) {
+                return false;
+            }
+        }
+        true
+    }
 }
 
 impl MemoryNonceStore {
@@ -89,22 +137,25 @@ impl NonceStore for MemoryNonceStore {
             .try_into()
             .unwrap_or([0; 32]); // SHA-256 output is always 32 bytes.
         let mut inner = self.lock();
-        while let Some(&(d, until)) = inner.order.front() {
-            if until > now {
-                break;
+        inner.purge(now, PURGE_PER_CALL);
+        let known = match inner.live.get(&digest) {
+            Some(&until) if until > now => return Err(NonceError::Replayed),
+            // Past its retention but not purged yet: remembered afresh below.
+            Some(_) => true,
+            None => false,
+        };
+        if !known && inner.live.len() >= self.capacity {
+            // Make room if any nonce is past its retention (the first purge may have spent its
+            // budget on entries already forgotten): fail closed only when full of live ones.
+            if !inner.purge_one(now) {
+                return Err(NonceError::Full);
             }
-            inner.order.pop_front();
-            inner.live.remove(&d);
-        }
-        if inner.live.contains_key(&digest) {
-            return Err(NonceError::Replayed);
-        }
-        if inner.live.len() >= self.capacity {
-            return Err(NonceError::Full);
         }
         let until = now.saturating_add(self.retention);
         // Keep `order` sorted by expiry even if the clock steps back.
         let until = inner.order.back().map_or(until, |&(_, last)| until.max(last));
+        // A nonce remembered afresh leaves its old `order` entry behind; purging skips it, as
+        // it no longer matches `live`.
         inner.live.insert(digest, until);
         inner.order.push_back((digest, until));
         Ok(())
@@ -138,6 +189,84 @@ mod tests {
         // Retention was raised to the minimum, so purging starts at 360.
         assert_eq!(s.consume("c", DEFAULT_RETENTION), Ok(()));
         assert_eq!(s.len(), 1);
+    }
+
+    fn n(i: usize) -> String {
+        format!("nonce-{i}")
+    }
+
+    #[test]
+    fn each_call_purges_a_bounded_number() {
+        let s = MemoryNonceStore::new(10_000, 360);
+        for i in 0..1000 {
+            s.consume(&n(i), 0).unwrap();
+        }
+        // All 1000 are past their retention at 360; one call forgets PURGE_PER_CALL of them.
+        assert_eq!(s.consume("x", 360), Ok(()));
+        assert_eq!(s.len(), 1000 - PURGE_PER_CALL + 1);
+        // Enough calls forget them all (a replay refused is a call too).
+        for _ in 0..1000 / PURGE_PER_CALL {
+            assert_eq!(s.consume("x", 361), Err(NonceError::Replayed));
+        }
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.lock().order.len(), 1);
+    }
+
+    #[test]
+    fn past_retention_but_not_purged_yet() {
+        let s = MemoryNonceStore::new(10_000, 360);
+        for i in 0..1000 {
+            s.consume(&n(i), 0).unwrap();
+        }
+        // nonce-999 is still held at 360 but past its retention: consumed afresh, as if purged.
+        assert_eq!(s.consume(&n(999), 360), Ok(()));
+        assert_eq!(s.consume(&n(999), 360), Err(NonceError::Replayed));
+        // Its old entry, purged later, does not forget the fresh one.
+        for _ in 0..1000 / PURGE_PER_CALL + 1 {
+            assert_eq!(s.consume(&n(999), 719), Err(NonceError::Replayed));
+        }
+        assert_eq!((s.len(), s.lock().order.len()), (1, 1));
+        assert_eq!(s.consume(&n(999), 720), Ok(()));
+    }
+
+    #[test]
+    fn full_store_makes_room_whatever_the_backlog() {
+        let s = MemoryNonceStore::new(1000, 360);
+        for i in 0..1000 {
+            s.consume(&n(i), 0).unwrap();
+        }
+        assert_eq!(s.consume("x", 359), Err(NonceError::Full));
+        // A backlog of 1000 expired: every consume finds room, the bound holds, and then the
+        // store is full of live nonces again.
+        for i in 1000..2000 {
+            assert_eq!(s.consume(&n(i), 360), Ok(()));
+            assert!(s.len() <= 1000);
+        }
+        assert_eq!(s.consume("x", 360), Err(NonceError::Full));
+        assert_eq!(s.consume(&n(1500), 700), Err(NonceError::Replayed));
+    }
+
+    #[test]
+    fn room_is_made_past_entries_already_forgotten() {
+        // A full store whose expired head is all stale entries (nonces remembered afresh), more
+        // than one call's purge budget: the live expired nonce behind them still makes room.
+        let mut inner = Inner::default();
+        let stale = [1u8; 32];
+        inner.live.insert(stale, 10_000);
+        for _ in 0..2 * PURGE_PER_CALL {
+            inner.order.push_back((stale, 5));
+        }
+        inner.live.insert([2; 32], 6);
+        inner.order.push_back(([2; 32], 6));
+        inner.order.push_back((stale, 10_000));
+        let s = MemoryNonceStore {
+            inner: Mutex::new(inner),
+            capacity: 2,
+            retention: DEFAULT_RETENTION,
+        };
+        assert_eq!(s.consume("new", 6), Ok(()));
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.consume("newer", 6), Err(NonceError::Full));
     }
 
     #[test]

@@ -304,16 +304,29 @@ pub(super) async fn create_session(
     .collect();
     let link = authz.link();
     let now = state.inner.verifier.clock().now();
+    // The session keeps the parts of its request, not the request object (rebuilt when fetched).
+    let pending = PendingSession {
+        request,
+        state: authz.state,
+        sd_jwt: authz.sd_jwt,
+        blind: authz.blind,
+    };
     state
         .inner
         .sessions
-        .insert(id.clone(), PendingSession { request, authz }, now)
-        .map_err(|_| {
-            AppError::new(
+        .insert(&id, pending, now)
+        .map_err(|e| match e {
+            SessionError::Full => AppError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
                 "too many open sessions",
-            )
+            ),
+            // Our own ids are always 22 characters.
+            _ => AppError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "bad session id",
+            ),
         })?;
     let body = json!({
         "id": id,
@@ -353,11 +366,15 @@ pub(super) async fn request_object(
         return Err(AppError::not_found());
     }
     let now = state.inner.verifier.clock().now();
-    let authz = state
+    let p = state
         .inner
         .sessions
-        .request_object(&id, now)
+        .pending(&id, now)
         .map_err(|_| AppError::not_found())?;
+    // The same request object as at creation: built from the same parts (its `link` carries it).
+    let response_uri = format!("{}/v1/sessions/{id}/response", state.inner.base);
+    let authz = AuthorizationRequest::with_offers(&p.request, &response_uri, &p.state, p.sd_jwt, p.blind)
+        .map_err(request_error)?;
     let mut resp = Json(authz.to_json()).into_response();
     no_store(&mut resp);
     Ok(resp)

@@ -43,6 +43,8 @@ pub use sessions::{DEFAULT_MAX_SESSIONS, DEFAULT_TTL, SessionStatus};
 pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024;
 /// Default request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most sessions the background purge removes per hold of the table lock.
+const PURGE_STEP: usize = 256;
 
 /// Settings of the service.
 #[derive(Clone)]
@@ -198,8 +200,10 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves [`app`] on `listener` until `shutdown` resolves, then drains in-flight requests.
 /// Before accepting, fetches the keys (and blind directories) of issuers whose keys (or
-/// directories) are fetched, and keeps them fresh in the background; purges finished sessions every 30 seconds. Warns when no API key is
-/// configured. The caller learns the bound address from `listener.local_addr()` before.
+/// directories) are fetched, and keeps them fresh in the background; purges finished sessions
+/// every 30 seconds (in steps of at most 256 under the table lock, on top of the few each
+/// request removes). Warns when no API key is configured. The caller learns the bound address
+/// from `listener.local_addr()` before.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -233,7 +237,11 @@ pub async fn serve(
     tasks.push(tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(30)).await;
-            purger.inner.sessions.purge(purger.inner.verifier.clock().now());
+            // In bounded steps, letting requests take the table lock in between.
+            let now = purger.inner.verifier.clock().now();
+            while purger.inner.sessions.purge(now, PURGE_STEP) == PURGE_STEP {
+                tokio::task::yield_now().await;
+            }
         }
     }));
     tracing::info!(addr = ?addr, "verifier listening");
