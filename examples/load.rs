@@ -555,10 +555,15 @@ async fn memory_run(o: &Opts) -> anyhow::Result<Value> {
     }
     // One more insert finds the table full of dead sessions and purges them (all of them, or
     // a bounded number per operation where purging is incremental).
+    // Alone, so its latency is the purge's work under the lock plus one loopback round trip.
+    let t0 = Instant::now();
     create(0).await?;
+    let one_ms = t0.elapsed().as_secs_f64() * 1e3;
     let held_after = state.session_count();
     let rss_after = rss_kib();
-    println!("  after expiry and one more session: {held_after} sessions held, VmRSS {rss_after} KiB");
+    println!(
+        "  after expiry and one more session ({one_ms:.2} ms): {held_after} sessions held, VmRSS {rss_after} KiB"
+    );
 
     // Issuer nonces: created, expired, purged, per cycle.
     let iclock = Arc::new(ManualClock::new(world.now));
@@ -589,6 +594,7 @@ async fn memory_run(o: &Opts) -> anyhow::Result<Value> {
         "rss_start_kib": rss_start,
         "session_cycles": cycles,
         "held_after_expiry": held_after,
+        "insert_after_expiry_ms": (one_ms * 1000.0).round() / 1000.0,
         "rss_after_expiry_kib": rss_after,
         "nonce_cycles": nonce_cycles,
     });
