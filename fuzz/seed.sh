@@ -8,7 +8,8 @@ vectors="$here/../specs/vectors"
 corpus="$here/corpus"
 
 targets=(presentation presentation_resign disclosure jws jwk json base64 date wallet_link vp_token
-         issuer_token issuer_credential issuer_evidence wallet_file)
+         issuer_token issuer_credential issuer_evidence wallet_file
+         blind_presentation blind_directory blind_vp_token private_token issuer_blind_request)
 for t in "${targets[@]}"; do mkdir -p "$corpus/$t"; done
 
 n=0
@@ -67,6 +68,38 @@ for f in "$vectors"/verify/*.json "$vectors"/issue/*.json; do
     put jwk "$(jq -c '.input.issuer_jwks.keys[0] // .input.holder_jwk' "$f")"
 done
 put jwk "$(jq -c . "$vectors"/external/spec_issuer_pub.json)"
+
+# Blind-token profile (blind-profile.md §14): presentations in both transport forms,
+# directories, vp_tokens, and wallet files (format version 2) holding a token and a pinned
+# directory from the vectors.
+blind="$vectors/blind"
+session="$vectors/blind-session"
+for f in "$blind"/*.json; do
+    p="$(jq -r '.presentation' "$f")"
+    put blind_presentation "$p"
+    IFS='.' read -r t k s <<< "$p"
+    put blind_presentation "PrivateToken token=\"$t\", binding=\"$k.$s\""
+    put blind_vp_token "$p"
+    put blind_directory "$(jq -r '.directory' "$f")"
+done
+for f in "$session"/0*.json; do
+    put blind_vp_token "$(jq -r '.vp_token' "$f")"
+    for i in 0 1; do put blind_directory "$(jq -r ".issuers[$i].directory" "$f")"; done
+done
+# Wallet file mode 2: the plaintext of a version-2 wallet, sealed by the target.
+tok="$(jq -r '.presentation' "$blind/001_valid.json" | cut -d. -f1)"
+dir="$(jq -r '.directory' "$blind/001_valid.json")"
+key="AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE"
+for month in 2026-11 2026-12; do
+    put wallet_file "$(printf '\x02')$(jq -cn --arg t "$tok" --arg d "$dir" --arg k "$key" --arg m "$month" '{
+        version: 2, credentials: [],
+        blind_tokens: [{issuer: "https://issuer.example", fact: "age_over_18", floor: 3, month: $m,
+                        token: $t, key: $k}],
+        directories: [{issuer: "https://issuer.example", directory: $d}]}')"
+done
+put wallet_file "$(printf '\x02')$(jq -cn --arg d "$dir" '{version: 2, credentials: [], blind_tokens: [],
+    directories: [{issuer: "https://issuer.example", directory: $d},
+                  {issuer: "https://other.example", directory: $d}]}')"
 
 # Hand-written seeds for the inputs the vectors do not cover (dates, links, issuer bodies,
 # wallet files), one file per seed.
