@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use ageband_blind::profile::{
-    BlindFact, BlindToken, Directory, DirectoryKey, Floor, HolderTokenRequest, MAX_AUDIENCE,
+    BlindFact, BlindToken, Directory, DirectoryError, Floor, HolderTokenRequest, MAX_AUDIENCE,
     MAX_DIRECTORY_BYTES, MAX_DIRECTORY_KEYS, MAX_VERIFIER_NONCE, MIN_VERIFIER_NONCE, Month, TokenChallenge,
     issuer_name_of,
 };
@@ -19,7 +19,7 @@ use url::Url;
 
 use crate::http::{self, HttpError};
 use crate::store::StoreError;
-use crate::wallet::{StoredBlindToken, Wallet, same_issuer};
+use crate::wallet::{IssuerPins, PinError, PinnedKey, StoredBlindToken, Wallet, same_issuer};
 
 /// The DCQL format name of the blind profile (blind-profile.md §12.4).
 pub const BLIND_FORMAT: &str = "ageband-private-token";
@@ -140,6 +140,16 @@ pub enum BlindEnrolError {
          (slot_key_changed); refusing blind tokens from it"
     )]
     DirectoryChanged,
+    /// Storing the directory's keys would exceed the wallet's pinning bounds (blind-profile.md
+    /// §12.3); the wallet refuses rather than unpin, so no token was requested.
+    #[error(
+        "the wallet cannot pin this issuer's token keys ({reason}); nothing was unpinned and no \
+         blind token was requested"
+    )]
+    PinLimit {
+        /// Which bound.
+        reason: &'static str,
+    },
     /// An HTTP exchange failed or the issuer answered with an error.
     #[error("{step} failed: {message}")]
     Http {
@@ -314,27 +324,49 @@ pub fn allocate(slots: &[Slot], budget: usize) -> Vec<Slot> {
     ordered.iter().copied().cycle().take(budget).collect()
 }
 
-/// Keeps the pinned slots (blind-profile.md §4.4) of months that have not ended and that the new
-/// directory no longer lists, so that a slot that disappears and comes back with another key is
-/// noticed too. Falls back to the new directory alone if the union breaks a size rule.
-fn merge_pins(new: &Directory, old: Option<&Directory>, now: u64) -> Result<Directory, BlindEnrolError> {
-    let Some(old) = old else {
-        return Ok(new.clone());
-    };
-    let mut keys: Vec<DirectoryKey> = new.keys().to_vec();
-    for k in old.keys() {
-        if k.not_after() > now && new.key_for(k.fact(), k.floor(), k.month()).is_none() {
-            keys.push(k.clone());
+/// Checks a fetched `directory` of `issuer` against the wallet's pins (blind-profile.md §4.4,
+/// §12.3) and returns all pins as they are to be stored with the batch. Every key of the
+/// directory is compared with every pinned slot: a pinned slot with another key is
+/// [`BlindEnrolError::DirectoryChanged`], a pinned key serving another slot `duplicate_key`.
+/// The issuer's new pin list is the directory's slots plus the pinned slots it no longer lists
+/// whose month has not ended — a list of its own, not a directory, so no rule of §4.3 can make
+/// the wallet drop a pin. Past the bounds the wallet refuses ([`BlindEnrolError::PinLimit`])
+/// rather than unpin; this runs before any token is requested.
+fn accept_directory(
+    wallet: &Wallet,
+    issuer: &str,
+    directory: &Directory,
+) -> Result<Vec<IssuerPins>, BlindEnrolError> {
+    let pinned = wallet.pinned(issuer);
+    let mut keys: Vec<PinnedKey> = directory.keys().iter().map(PinnedKey::of).collect();
+    for k in &keys {
+        for p in pinned {
+            match (p.slot() == k.slot(), p.token_key_id == k.token_key_id) {
+                (true, false) => return Err(BlindEnrolError::DirectoryChanged),
+                (false, true) => {
+                    return Err(BlindEnrolError::Directory {
+                        kind: DirectoryError::DuplicateKey.kind(),
+                    });
+                }
+                _ => {}
+            }
         }
     }
-    match Directory::new(new.issuer_request_uri(), keys) {
-        Ok(d) => Ok(d),
-        // A pinned key now serving another slot: a key must never serve two slots.
-        Err(e @ ageband_blind::profile::DirectoryError::DuplicateKey) => {
-            Err(BlindEnrolError::Directory { kind: e.kind() })
+    let now = wallet.now();
+    for p in pinned {
+        if p.month.not_after() > now && !keys.iter().any(|k| k.slot() == p.slot()) {
+            keys.push(*p);
         }
-        Err(_) => Ok(new.clone()),
     }
+    keys.sort_by_key(|k| (k.month, k.floor, k.fact));
+    wallet
+        .pins_with(issuer, keys)
+        .map_err(|e| BlindEnrolError::PinLimit {
+            reason: match e {
+                PinError::TooManySlots => "more slots of this issuer than the wallet pins",
+                PinError::TooManyIssuers => "the wallet already pins live keys of the most issuers it keeps",
+            },
+        })
 }
 
 /// The blind part of an enrolment (blind-profile.md §12.3), after the access token was issued.
@@ -379,14 +411,8 @@ async fn enrol_blind_inner(
             reason: "the directory's issuer-request-uri is not the metadata's token_request_endpoint",
         });
     }
-    let pinned = wallet.pinned(credential_issuer);
-    if let Some(old) = pinned {
-        directory
-            .check_consistent_with(old)
-            .map_err(|_| BlindEnrolError::DirectoryChanged)?;
-    }
+    let pin = accept_directory(wallet, credential_issuer, &directory)?;
     let now = wallet.now();
-    let pin = merge_pins(&directory, pinned, now)?;
 
     // 2. The allocation over the listed slots that have a key and whose month has not ended.
     let usable: Vec<Slot> = slots
@@ -487,7 +513,7 @@ async fn enrol_blind_inner(
     }
     let count = stored.len();
     wallet
-        .add_blind_batch(credential_issuer, stored, pin)
+        .add_blind_batch(stored, pin)
         .map_err(|e| BlindEnrolError::Store {
             message: e.to_string(),
         })?;
@@ -790,8 +816,8 @@ pub fn private_token_header(
     // The platform's token-key must be the pinned key of (fact, min floor, this month) when the
     // wallet knows that slot.
     for issuer in &issuers {
-        let pinned = month.and_then(|m| wallet.pinned(issuer)?.key_for(c.fact, c.min_floor, m));
-        if pinned.is_some_and(|k| k.token_key_id() != c.token_key_id) {
+        let pinned = month.and_then(|m| wallet.pinned_key(issuer, c.fact, c.min_floor, m));
+        if pinned.is_some_and(|k| k != c.token_key_id) {
             return Err(PrivateTokenError::KeyMismatch);
         }
     }
@@ -858,6 +884,65 @@ pub(crate) fn metadata_member(meta: &Map<String, Value>) -> Option<&Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    use ageband_core::clock::ManualClock;
+
+    use crate::store::KdfParams;
+
+    const ISSUER: &str = "https://issuer.example";
+
+    fn fake_key(i: u16) -> PublicKey {
+        crate::testutil::fake_blind_key(i)
+    }
+
+    fn directory(keys: &[(Slot, u16)]) -> Directory {
+        crate::testutil::fake_directory(keys)
+    }
+
+    /// A wallet whose clock is ten days into 2026-11.
+    fn pin_wallet(dir: &std::path::Path) -> (Wallet, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(m("2026-11").not_before() + 10 * 86_400));
+        let w = Wallet::create_with(dir, "pw", KdfParams::INSECURE_TEST, clock.clone()).unwrap();
+        (w, clock)
+    }
+
+    /// What an enrolment does with a fetched directory: check it against the pin, then store
+    /// the new pin with the batch (empty here).
+    fn enrol_directory(w: &mut Wallet, d: &Directory) -> Result<(), BlindEnrolError> {
+        let pin = accept_directory(w, ISSUER, d)?;
+        w.add_blind_batch(Vec::new(), pin).unwrap();
+        Ok(())
+    }
+
+    /// The slot (age_over_13, floor 2, 2026-11 + k).
+    fn s(k: u32) -> Slot {
+        (f("age_over_13"), Floor::Level2, m("2026-11").plus(k).unwrap())
+    }
+
+    #[test]
+    fn a_month_left_out_so_that_the_union_breaks_a_rule_stays_pinned() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut w, _) = pin_wallet(tmp.path());
+        enrol_directory(&mut w, &directory(&[(s(0), 1), (s(1), 2), (s(2), 3)])).unwrap();
+        // The issuer leaves out the current month and lists the next four: pinned ∪ new spans
+        // five months, more than one directory may hold.
+        enrol_directory(&mut w, &directory(&[(s(1), 2), (s(2), 3), (s(3), 4), (s(4), 5)])).unwrap();
+        // The current month comes back with another key: this wallet would be tagged.
+        let fresh = directory(&[(s(0), 6), (s(1), 2), (s(2), 3)]);
+        assert_eq!(
+            enrol_directory(&mut w, &fresh),
+            Err(BlindEnrolError::DirectoryChanged)
+        );
+        // Also after a reopen.
+        drop(w);
+        let clock = Arc::new(ManualClock::new(m("2026-11").not_before() + 10 * 86_400));
+        let mut w = Wallet::open_with(tmp.path(), "pw", clock).unwrap();
+        assert_eq!(
+            enrol_directory(&mut w, &fresh),
+            Err(BlindEnrolError::DirectoryChanged)
+        );
+    }
 
     fn m(s: &str) -> Month {
         Month::parse(s).unwrap()
@@ -865,6 +950,85 @@ mod tests {
 
     fn f(s: &str) -> BlindFact {
         BlindFact::from_name(s).unwrap()
+    }
+
+    #[test]
+    fn honest_rotation_is_accepted_and_ended_months_are_unpinned() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut w, clock) = pin_wallet(tmp.path());
+        enrol_directory(&mut w, &directory(&[(s(0), 1), (s(1), 2), (s(2), 3)])).unwrap();
+        // A month added ahead.
+        enrol_directory(&mut w, &directory(&[(s(0), 1), (s(1), 2), (s(2), 3), (s(3), 4)])).unwrap();
+        assert_eq!(w.pinned(ISSUER).len(), 4);
+        // A directory that leaves out a live pinned month keeps its pin.
+        enrol_directory(&mut w, &directory(&[(s(1), 2)])).unwrap();
+        assert_eq!(w.pinned(ISSUER).len(), 4);
+        assert_eq!(
+            w.pinned_key(ISSUER, s(0).0, s(0).1, s(0).2),
+            Some(fake_key(1).token_key_id())
+        );
+        // The turn of the month: the ended month is retired and its pin dropped at the next
+        // update; the others stay.
+        clock.advance(30 * 86_400);
+        enrol_directory(&mut w, &directory(&[(s(1), 2), (s(2), 3), (s(3), 4)])).unwrap();
+        let slots: Vec<Slot> = w.pinned(ISSUER).iter().map(PinnedKey::slot).collect();
+        assert_eq!(slots, vec![s(1), s(2), s(3)]);
+    }
+
+    #[test]
+    fn a_pinned_key_serving_another_slot_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut w, _) = pin_wallet(tmp.path());
+        enrol_directory(&mut w, &directory(&[(s(0), 1), (s(1), 2)])).unwrap();
+        let other = (f("age_under_16"), Floor::Level3, m("2026-11"));
+        assert_eq!(
+            enrol_directory(&mut w, &directory(&[(other, 1)])),
+            Err(BlindEnrolError::Directory {
+                kind: "duplicate_key"
+            })
+        );
+        // Also for a slot of a month the pins span beyond one directory.
+        enrol_directory(&mut w, &directory(&[(s(1), 2), (s(2), 3), (s(3), 4), (s(4), 5)])).unwrap();
+        assert_eq!(w.pinned(ISSUER).len(), 5);
+        assert_eq!(
+            enrol_directory(&mut w, &directory(&[(s(5), 1)])),
+            Err(BlindEnrolError::Directory {
+                kind: "duplicate_key"
+            })
+        );
+    }
+
+    #[test]
+    fn pins_beyond_the_cap_are_refused_not_evicted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut w, _) = pin_wallet(tmp.path());
+        // Full directories of four far-ahead months each: the pins grow by 48 slots a fetch.
+        let full = |first: u32, key: u16| {
+            let mut keys = Vec::new();
+            let mut i = key;
+            for mo in first..first + 4 {
+                for fa in BlindFact::all() {
+                    for fl in Floor::ALL {
+                        keys.push(((fa, fl, m("2026-11").plus(mo).unwrap()), i));
+                        i += 1;
+                    }
+                }
+            }
+            directory(&keys)
+        };
+        for n in 0..4 {
+            enrol_directory(&mut w, &full(4 * n, 1000 + 48 * n as u16)).unwrap();
+        }
+        assert_eq!(w.pinned(ISSUER).len(), crate::wallet::MAX_PINNED_SLOTS);
+        let err = enrol_directory(&mut w, &full(16, 2000)).unwrap_err();
+        assert!(matches!(err, BlindEnrolError::PinLimit { .. }), "{err:?}");
+        assert!(err.to_string().contains("nothing was unpinned"));
+        // Nothing was unpinned: the first month's keys are still enforced.
+        assert_eq!(w.pinned(ISSUER).len(), crate::wallet::MAX_PINNED_SLOTS);
+        assert_eq!(
+            enrol_directory(&mut w, &directory(&[(s(0), 3000)])),
+            Err(BlindEnrolError::DirectoryChanged)
+        );
     }
 
     #[test]

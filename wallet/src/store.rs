@@ -31,9 +31,10 @@ pub const FILE_NAME: &str = "wallet.ageband";
 pub const TMP_NAME: &str = "wallet.ageband.tmp";
 /// Name of the lock file that keeps two processes from writing the same wallet.
 pub const LOCK_NAME: &str = "wallet.lock";
-/// The current file format version: 2 (credentials, blind tokens and pinned issuer
-/// directories). Version 1 files (credentials only) still open and are written as version 2 on
-/// the next save.
+/// The current file format version: 2 (credentials, blind tokens and pinned issuer keys;
+/// version-2 files that stored the pins as issuer directories open and are written with pin
+/// lists). Version 1 files (credentials only) still open and are written as version 2 on the
+/// next save.
 pub const FORMAT_VERSION: u8 = 2;
 /// The oldest file format version this build opens.
 pub const MIN_FORMAT_VERSION: u8 = 1;

@@ -59,3 +59,32 @@ pub(crate) fn mint(
 pub(crate) fn at_age(age: u8) -> Vec<(u8, bool)> {
     [13, 16, 18].into_iter().map(|t| (t, age >= t)).collect()
 }
+
+/// A distinct RSA-2048 public key per `i`, for directories in pinning tests (no secret: pinning
+/// never signs).
+pub(crate) fn fake_blind_key(i: u16) -> ageband_blind::PublicKey {
+    let mut n = [0x5a_u8; 256];
+    n[0] = 0xc1;
+    n[1..3].copy_from_slice(&i.to_be_bytes());
+    n[255] = 0x03;
+    ageband_blind::PublicKey::from_components(&n, &[1, 0, 1]).unwrap()
+}
+
+/// A directory of `keys` (slot, [`fake_blind_key`] index).
+pub(crate) fn fake_directory(
+    keys: &[(
+        (
+            ageband_blind::profile::BlindFact,
+            ageband_blind::profile::Floor,
+            ageband_blind::profile::Month,
+        ),
+        u16,
+    )],
+) -> ageband_blind::profile::Directory {
+    use ageband_blind::profile::{Directory, DirectoryKey};
+    let keys = keys
+        .iter()
+        .map(|&((fa, fl, mo), i)| DirectoryKey::new(fa, fl, mo, fake_blind_key(i)).unwrap())
+        .collect();
+    Directory::new("https://issuer.example/blind-token-request", keys).unwrap()
+}

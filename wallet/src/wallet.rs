@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ageband_blind::Token;
-use ageband_blind::profile::{BlindFact, BlindToken, Directory, Floor, Month};
+use ageband_blind::profile::{
+    BlindFact, BlindToken, Directory, DirectoryKey, Floor, MAX_DIRECTORY_KEYS, Month,
+};
 use ageband_blind::token::TOKEN_LEN;
 use ageband_core::age::{AgeBand, AssuranceLevel, DAY, Date, Source, Threshold, outcome_of};
 use ageband_core::b64;
@@ -25,7 +27,8 @@ pub const LOW_WATER: usize = 5;
 pub const EXPIRY_WARNING_DAYS: u64 = 14;
 
 /// Version of the JSON document inside the encrypted file; equal to the file format version
-/// of the header (version 1: credentials; version 2: also blind tokens and pinned directories).
+/// of the header (version 1: credentials; version 2: also blind tokens and pinned issuer keys,
+/// stored as `pins`, or in files written before pins had their own list as `directories`).
 const CONTENTS_VERSION: u32 = 2;
 
 /// One stored credential with its holder key. Secret fields are zeroized on drop.
@@ -235,29 +238,118 @@ pub struct BlindTokenInfo {
     pub month: Month,
 }
 
-/// An issuer's directory as the wallet pinned it (blind-profile.md §4.4), with the issuer
-/// identifier. `Debug` prints the issuer and the number of keys only.
-#[derive(Clone)]
-pub(crate) struct PinnedDirectory {
-    pub issuer: String,
-    pub directory: Directory,
+/// One pinned slot of an issuer (blind-profile.md §4.4, §12.3): the key (`token_key_id`) the
+/// wallet accepted for (fact, floor, month). Kept until the month ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PinnedKey {
+    pub fact: BlindFact,
+    pub floor: Floor,
+    pub month: Month,
+    pub token_key_id: [u8; 32],
 }
 
-impl fmt::Debug for PinnedDirectory {
+impl PinnedKey {
+    /// The slot and key of a directory key.
+    pub(crate) fn of(k: &DirectoryKey) -> Self {
+        PinnedKey {
+            fact: k.fact(),
+            floor: k.floor(),
+            month: k.month(),
+            token_key_id: k.token_key_id(),
+        }
+    }
+
+    /// (fact, floor, month).
+    pub(crate) fn slot(&self) -> (BlindFact, Floor, Month) {
+        (self.fact, self.floor, self.month)
+    }
+
+    fn to_json(self) -> PinnedKeyJson {
+        PinnedKeyJson {
+            fact: self.fact.name(),
+            floor: self.floor.number(),
+            month: self.month.to_string(),
+            token_key_id: b64::encode(self.token_key_id),
+        }
+    }
+
+    fn from_json(j: &PinnedKeyJson) -> Option<Self> {
+        let id = b64::decode(&j.token_key_id, 32).ok()?;
+        Some(PinnedKey {
+            fact: BlindFact::from_name(&j.fact)?,
+            floor: Floor::from_number(u64::from(j.floor))?,
+            month: Month::parse(&j.month)?,
+            token_key_id: id.try_into().ok()?,
+        })
+    }
+}
+
+impl fmt::Debug for PinnedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PinnedDirectory")
+        f.debug_struct("PinnedKey")
+            .field("fact", &self.fact)
+            .field("floor", &self.floor)
+            .field("month", &self.month)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The pinned slots of one issuer (blind-profile.md §12.3): not a directory, so not bound by
+/// the rules of §4.3 (it may span more months than a directory), but bounded by
+/// [`MAX_PINNED_SLOTS`]; no slot and no key twice. `Debug` prints the issuer and the number of
+/// slots only.
+#[derive(Clone)]
+pub(crate) struct IssuerPins {
+    pub issuer: String,
+    pub keys: Vec<PinnedKey>,
+}
+
+impl fmt::Debug for IssuerPins {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuerPins")
             .field("issuer", &self.issuer)
-            .field("keys", &self.directory.keys().len())
+            .field("slots", &self.keys.len())
             .finish()
     }
 }
 
-#[derive(Serialize)]
-struct PinOut {
-    issuer: String,
-    directory: String,
+impl IssuerPins {
+    /// Whether no slot and no key is listed twice and the list is within bounds.
+    fn well_formed(&self) -> bool {
+        let mut slots = std::collections::BTreeSet::new();
+        let mut ids = std::collections::BTreeSet::new();
+        !self.issuer.is_empty()
+            && self.keys.len() <= MAX_PINNED_SLOTS
+            && self
+                .keys
+                .iter()
+                .all(|k| slots.insert(k.slot()) && ids.insert(k.token_key_id))
+    }
+
+    /// Whether every pinned month has ended at `now` (nothing left to protect).
+    fn all_ended(&self, now: u64) -> bool {
+        self.keys.iter().all(|k| k.month.not_after() <= now)
+    }
 }
 
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinnedKeyJson {
+    fact: String,
+    floor: u8,
+    month: String,
+    token_key_id: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssuerPinsJson {
+    issuer: String,
+    keys: Vec<PinnedKeyJson>,
+}
+
+/// A pinned directory as files written before pins had their own list store it (read only,
+/// migrated into [`IssuerPins`] at open).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PinIn {
@@ -270,7 +362,7 @@ struct ContentsOut<'a> {
     version: u32,
     credentials: &'a [StoredCredential],
     blind_tokens: &'a [StoredBlindToken],
-    directories: Vec<PinOut>,
+    pins: Vec<IssuerPinsJson>,
 }
 
 #[derive(Deserialize)]
@@ -279,11 +371,28 @@ struct ContentsIn {
     version: u32,
     credentials: Vec<StoredCredential>,
     blind_tokens: Option<Vec<StoredBlindToken>>,
+    /// Version-2 files written before `pins`: the pinned directories, migrated at open.
     directories: Option<Vec<PinIn>>,
+    pins: Option<Vec<IssuerPinsJson>>,
 }
 
-/// Most pinned directories (one per issuer) a wallet file may hold.
-const MAX_PINS: usize = 64;
+/// Most issuers a wallet file keeps pins for. Pinning a further issuer first drops the issuers
+/// whose pinned months have all ended; if that is not enough it is refused
+/// ([`PinError::TooManyIssuers`]), never by unpinning live keys.
+pub(crate) const MAX_PINS: usize = 64;
+/// Most pinned slots per issuer: four full directories (a directory holds at most
+/// [`MAX_DIRECTORY_KEYS`]); an honest issuer's live slots fit in one. More is refused
+/// ([`PinError::TooManySlots`]), never by unpinning.
+pub(crate) const MAX_PINNED_SLOTS: usize = 4 * MAX_DIRECTORY_KEYS;
+
+/// Why new pins cannot be stored (blind-profile.md §12.3). Nothing was unpinned.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum PinError {
+    /// The issuer would have more than [`MAX_PINNED_SLOTS`] slots pinned.
+    TooManySlots,
+    /// [`MAX_PINS`] other issuers have pins whose months have not all ended.
+    TooManyIssuers,
+}
 
 /// An open wallet. It holds the folder's lock until dropped, so only one process writes it.
 pub struct Wallet {
@@ -291,7 +400,7 @@ pub struct Wallet {
     key: FileKey,
     creds: Vec<StoredCredential>,
     blind: Vec<StoredBlindToken>,
-    pins: Vec<PinnedDirectory>,
+    pins: Vec<IssuerPins>,
     clock: Arc<dyn Clock>,
     _lock: File,
 }
@@ -302,7 +411,7 @@ impl fmt::Debug for Wallet {
             .field("dir", &self.dir)
             .field("credentials", &self.creds.len())
             .field("blind_tokens", &self.blind.len())
-            .field("pinned_directories", &self.pins.len())
+            .field("pinned_issuers", &self.pins.len())
             .finish_non_exhaustive()
     }
 }
@@ -363,10 +472,18 @@ impl Wallet {
         let contents: ContentsIn = serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupted {
             reason: "contents unreadable",
         })?;
-        let (blind, pins) = match (contents.version, contents.blind_tokens, contents.directories) {
+        let v2 = u32::from(version) == CONTENTS_VERSION;
+        let (blind, pins) = match (
+            contents.version,
+            contents.blind_tokens,
+            contents.directories,
+            contents.pins,
+        ) {
             // Version 1 (credentials only) migrates: it is written as version 2 on the next save.
-            (1, None, None) if version == 1 => (Vec::new(), Vec::new()),
-            (CONTENTS_VERSION, Some(b), Some(d)) if u32::from(version) == CONTENTS_VERSION => (b, d),
+            (1, None, None, None) if version == 1 => (Vec::new(), Vec::new()),
+            // Version 2 as first written: pinned directories, migrated into pin lists.
+            (CONTENTS_VERSION, Some(b), Some(d), None) if v2 => (b, migrate_directories(d)?),
+            (CONTENTS_VERSION, Some(b), None, Some(p)) if v2 => (b, read_pins(p)?),
             _ => {
                 return Err(StoreError::Corrupted {
                     reason: "unknown contents version",
@@ -378,24 +495,15 @@ impl Wallet {
                 reason: "a blind token is malformed",
             });
         }
-        if pins.len() > MAX_PINS {
+        let distinct = pins
+            .iter()
+            .enumerate()
+            .all(|(i, p)| pins[..i].iter().all(|q| !same_issuer(&p.issuer, &q.issuer)));
+        if pins.len() > MAX_PINS || !distinct || !pins.iter().all(IssuerPins::well_formed) {
             return Err(StoreError::Corrupted {
-                reason: "too many pinned directories",
+                reason: "the pinned keys are invalid",
             });
         }
-        let pins = pins
-            .into_iter()
-            .map(|p| {
-                Directory::parse(p.directory.as_bytes())
-                    .map(|directory| PinnedDirectory {
-                        issuer: p.issuer,
-                        directory,
-                    })
-                    .map_err(|_| StoreError::Corrupted {
-                        reason: "a pinned directory is invalid",
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         // A save that crashed before its rename left a temporary file; it may hold credentials
         // that were used since. We hold the lock, so no writer is using it.
         store::remove_stale_temp(&dir)?;
@@ -565,18 +673,21 @@ impl Wallet {
 
     fn image(&self) -> Result<Vec<u8>, StoreError> {
         let mut plain = store::SecretBuf::with_capacity(
-            2048 * self.creds.len() + 800 * self.blind.len() + 20_000 * self.pins.len() + store::PAD,
+            2048 * self.creds.len()
+                + 800 * self.blind.len()
+                + self.pins.iter().map(|p| 200 + 150 * p.keys.len()).sum::<usize>()
+                + store::PAD,
         );
         let contents = ContentsOut {
             version: CONTENTS_VERSION,
             credentials: &self.creds,
             blind_tokens: &self.blind,
-            directories: self
+            pins: self
                 .pins
                 .iter()
-                .map(|p| PinOut {
+                .map(|p| IssuerPinsJson {
                     issuer: p.issuer.clone(),
-                    directory: p.directory.to_json(),
+                    keys: p.keys.iter().map(|k| k.to_json()).collect(),
                 })
                 .collect(),
         };
@@ -620,33 +731,65 @@ impl Wallet {
         Ok(c)
     }
 
-    /// The directory pinned for `issuer`, if any.
-    pub(crate) fn pinned(&self, issuer: &str) -> Option<&Directory> {
+    /// The slots pinned for `issuer` (empty if none).
+    pub(crate) fn pinned(&self, issuer: &str) -> &[PinnedKey] {
         self.pins
             .iter()
             .find(|p| same_issuer(&p.issuer, issuer))
-            .map(|p| &p.directory)
+            .map_or(&[], |p| p.keys.as_slice())
     }
 
-    /// Adds a finalized blind batch and pins `directory` for `issuer`, then saves; on a failed
-    /// save nothing is added and the old pin stays.
+    /// The `token_key_id` pinned for (fact, floor, month) of `issuer`, if any.
+    pub(crate) fn pinned_key(
+        &self,
+        issuer: &str,
+        fact: BlindFact,
+        floor: Floor,
+        month: Month,
+    ) -> Option<[u8; 32]> {
+        self.pinned(issuer)
+            .iter()
+            .find(|k| k.slot() == (fact, floor, month))
+            .map(|k| k.token_key_id)
+    }
+
+    /// All pins as they would be with `keys` pinned for `issuer` (replacing its list): issuers
+    /// whose pinned months have all ended are dropped; nothing live is ever dropped.
+    ///
+    /// # Errors
+    /// [`PinError`] when `keys` is too long or [`MAX_PINS`] other issuers still have live pins.
+    pub(crate) fn pins_with(&self, issuer: &str, keys: Vec<PinnedKey>) -> Result<Vec<IssuerPins>, PinError> {
+        if keys.len() > MAX_PINNED_SLOTS {
+            return Err(PinError::TooManySlots);
+        }
+        let now = self.now();
+        let mut pins: Vec<IssuerPins> = self
+            .pins
+            .iter()
+            .filter(|p| !same_issuer(&p.issuer, issuer) && !p.all_ended(now))
+            .cloned()
+            .collect();
+        if pins.len() >= MAX_PINS {
+            return Err(PinError::TooManyIssuers);
+        }
+        pins.push(IssuerPins {
+            issuer: issuer.to_owned(),
+            keys,
+        });
+        Ok(pins)
+    }
+
+    /// Adds a finalized blind batch and replaces the pins with `pins` (from
+    /// [`Wallet::pins_with`]), then saves; on a failed save nothing is added and the old pins
+    /// stay.
     pub(crate) fn add_blind_batch(
         &mut self,
-        issuer: &str,
         batch: Vec<StoredBlindToken>,
-        directory: Directory,
+        pins: Vec<IssuerPins>,
     ) -> Result<(), StoreError> {
         let before = self.blind.len();
-        let old_pins = self.pins.clone();
+        let old_pins = std::mem::replace(&mut self.pins, pins);
         self.blind.extend(batch);
-        self.pins.retain(|p| !same_issuer(&p.issuer, issuer));
-        if self.pins.len() >= MAX_PINS {
-            self.pins.remove(0);
-        }
-        self.pins.push(PinnedDirectory {
-            issuer: issuer.to_owned(),
-            directory,
-        });
         if let Err(e) = self.save() {
             self.blind.truncate(before);
             self.pins = old_pins;
@@ -695,6 +838,54 @@ impl Wallet {
     pub(crate) fn image_for_test(&self) -> Vec<u8> {
         self.image().expect("sealing works in tests")
     }
+}
+
+/// The pinned directories of a version-2 file written before pins had their own list, as pin
+/// lists (every key of each directory; they are pruned when their month has ended on the next
+/// pin update).
+fn migrate_directories(dirs: Vec<PinIn>) -> Result<Vec<IssuerPins>, StoreError> {
+    if dirs.len() > MAX_PINS {
+        return Err(StoreError::Corrupted {
+            reason: "the pinned keys are invalid",
+        });
+    }
+    dirs.into_iter()
+        .map(|p| {
+            let directory = Directory::parse(p.directory.as_bytes()).map_err(|_| StoreError::Corrupted {
+                reason: "a pinned directory is invalid",
+            })?;
+            Ok(IssuerPins {
+                issuer: p.issuer,
+                keys: directory.keys().iter().map(PinnedKey::of).collect(),
+            })
+        })
+        .collect()
+}
+
+fn read_pins(pins: Vec<IssuerPinsJson>) -> Result<Vec<IssuerPins>, StoreError> {
+    let bad = || StoreError::Corrupted {
+        reason: "the pinned keys are invalid",
+    };
+    if pins.len() > MAX_PINS {
+        return Err(bad());
+    }
+    pins.into_iter()
+        .map(|p| {
+            if p.keys.len() > MAX_PINNED_SLOTS {
+                return Err(bad());
+            }
+            let keys = p
+                .keys
+                .iter()
+                .map(PinnedKey::from_json)
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(bad)?;
+            Ok(IssuerPins {
+                issuer: p.issuer,
+                keys,
+            })
+        })
+        .collect()
 }
 
 /// Whether two issuer identifiers name the same issuer (a trailing `/` aside).
@@ -926,7 +1117,7 @@ mod tests {
             version: 2,
             credentials: &w.creds,
             blind_tokens: &[],
-            directories: Vec::new(),
+            pins: Vec::new(),
         })
         .unwrap();
         let mixed = w.key.seal_version(1, &v2).unwrap();
@@ -1080,7 +1271,7 @@ mod tests {
             version: 1,
             credentials: &w.creds,
             blind_tokens: &[],
-            directories: Vec::new(),
+            pins: Vec::new(),
         })
         .unwrap();
         assert!(plain.windows(ISSUER.len()).any(|x| x == ISSUER.as_bytes()));
@@ -1145,5 +1336,150 @@ mod tests {
         eprintln!("30 credentials: {raw} bytes of SD-JWT, wallet file {size} bytes");
         assert!(size as usize > raw && size < 64 * 1024);
         assert_eq!((size as usize - 66 - 16 - 32) % store::PAD, 0);
+    }
+
+    fn month(s: &str) -> Month {
+        Month::parse(s).unwrap()
+    }
+
+    /// The plaintext JSON of the wallet file in `dir`.
+    fn contents_on_disk(dir: &Path) -> serde_json::Value {
+        let (_, version, plain) = store::open(&store::read(dir).unwrap(), PASS).unwrap();
+        assert_eq!(version, store::FORMAT_VERSION);
+        let text = std::str::from_utf8(&plain).unwrap().trim_end();
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn version_2_pinned_directories_migrate_into_pin_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = new_wallet(dir.path());
+        let o13 = BlindFact::from_name("age_over_13").unwrap();
+        let u16_ = BlindFact::from_name("age_under_16").unwrap();
+        let d = crate::testutil::fake_directory(&[
+            ((o13, Floor::Level2, month("2026-11")), 1),
+            ((o13, Floor::Level3, month("2026-12")), 2),
+            ((u16_, Floor::Level2, month("2027-01")), 3),
+        ]);
+        // Contents as version 2 wrote them before pins had their own list.
+        let old = serde_json::json!({
+            "version": 2, "credentials": [], "blind_tokens": [],
+            "directories": [{"issuer": ISSUER, "directory": d.to_json()}]
+        });
+        let path = dir.path().join(store::FILE_NAME);
+        let seal = |v: &serde_json::Value| w.key.seal_version(2, v.to_string().as_bytes()).unwrap();
+        let image = seal(&old);
+        // Both lists at once, or a pin list that breaks its rules, are refused.
+        let mut both = old.clone();
+        both["pins"] = serde_json::json!([]);
+        let pin = |fact: &str, m: &str, id: [u8; 32]| serde_json::json!({"fact": fact, "floor": 2, "month": m, "token_key_id": b64::encode(id)});
+        let with_pins = |keys: Vec<serde_json::Value>| {
+            serde_json::json!({"version": 2, "credentials": [], "blind_tokens": [],
+                               "pins": [{"issuer": ISSUER, "keys": keys}]})
+        };
+        let bad: Vec<Vec<u8>> = vec![
+            seal(&both),
+            seal(&with_pins(vec![
+                pin("age_over_13", "2026-11", [1; 32]),
+                pin("age_over_13", "2026-11", [2; 32]),
+            ])),
+            seal(&with_pins(vec![
+                pin("age_over_13", "2026-11", [1; 32]),
+                pin("age_over_16", "2026-11", [1; 32]),
+            ])),
+            seal(&with_pins(vec![pin("age_over_14", "2026-11", [1; 32])])),
+            seal(&with_pins(vec![
+                serde_json::json!({"fact": "age_over_13", "floor": 2, "month": "2026-11",
+                                                     "token_key_id": "AAAA"}),
+            ])),
+            seal(&with_pins(vec![
+                pin("age_over_13", "2026-11", [1; 32]);
+                MAX_PINNED_SLOTS + 1
+            ])),
+            seal(
+                &serde_json::json!({"version": 2, "credentials": [], "blind_tokens": [],
+                                     "directories": [{"issuer": ISSUER, "directory": "{}"}]}),
+            ),
+        ];
+        drop(w);
+        for (i, b) in bad.iter().enumerate() {
+            std::fs::write(&path, b).unwrap();
+            assert!(
+                matches!(reopen(dir.path()), Err(StoreError::Corrupted { .. })),
+                "case {i}"
+            );
+        }
+        std::fs::write(&path, &image).unwrap();
+        let mut w = reopen(dir.path()).unwrap();
+        let expect: Vec<PinnedKey> = d.keys().iter().map(PinnedKey::of).collect();
+        assert_eq!(w.pinned(ISSUER), expect.as_slice());
+        assert_eq!(
+            w.pinned_key(ISSUER, o13, Floor::Level3, month("2026-12")),
+            Some(crate::testutil::fake_blind_key(2).token_key_id())
+        );
+        // Written back as a pin list, which reopens to the same pins.
+        w.save().unwrap();
+        drop(w);
+        let plain = contents_on_disk(dir.path());
+        assert!(plain.get("directories").is_none());
+        assert_eq!(plain["pins"][0]["keys"].as_array().unwrap().len(), 3);
+        assert_eq!(plain["pins"][0]["keys"][0]["fact"], "age_over_13");
+        let w = reopen(dir.path()).unwrap();
+        assert_eq!(w.pinned(ISSUER), expect.as_slice());
+    }
+
+    #[test]
+    fn issuers_are_unpinned_only_when_all_their_months_have_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = new_wallet(dir.path());
+        let c = clock();
+        w.set_clock(c.clone());
+        let o13 = BlindFact::from_name("age_over_13").unwrap();
+        let key = |m: &str, i: usize| PinnedKey {
+            fact: o13,
+            floor: Floor::Level2,
+            month: month(m),
+            token_key_id: [u8::try_from(i).unwrap(); 32],
+        };
+        let issuer = |i: usize| format!("https://issuer{i}.example");
+        // Half of the issuers have a key of next month too.
+        for i in 0..MAX_PINS {
+            let mut keys = vec![key("2026-11", i)];
+            if i % 2 == 0 {
+                keys.push(key("2026-12", i + 100));
+            }
+            let pins = w.pins_with(&issuer(i), keys).unwrap();
+            w.add_blind_batch(Vec::new(), pins).unwrap();
+        }
+        // Full of live pins: a new issuer is refused, a known one is re-pinned.
+        assert_eq!(
+            w.pins_with(&issuer(MAX_PINS), vec![key("2026-11", 200)])
+                .unwrap_err(),
+            PinError::TooManyIssuers
+        );
+        assert_eq!(
+            w.pins_with(&issuer(3), vec![key("2026-11", 3)]).unwrap().len(),
+            MAX_PINS
+        );
+        assert_eq!(
+            w.pins_with(ISSUER, vec![key("2026-11", 1); MAX_PINNED_SLOTS + 1])
+                .unwrap_err(),
+            PinError::TooManySlots
+        );
+        // Once November has ended, only the issuers with nothing live left make room.
+        c.advance(2 * DAY);
+        let pins = w.pins_with(&issuer(MAX_PINS), vec![key("2026-12", 200)]).unwrap();
+        assert_eq!(pins.len(), MAX_PINS / 2 + 1);
+        assert!(pins.iter().all(|p| !p.all_ended(w.now())));
+        w.add_blind_batch(Vec::new(), pins).unwrap();
+        drop(w);
+        let w = reopen(dir.path()).unwrap();
+        assert_eq!(
+            w.pinned(&issuer(0)).len(),
+            2,
+            "ended slots of live issuers stay until replaced"
+        );
+        assert!(w.pinned(&issuer(1)).is_empty());
+        assert_eq!(w.pinned(&issuer(MAX_PINS)).len(), 1);
     }
 }

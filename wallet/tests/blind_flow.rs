@@ -431,7 +431,7 @@ async fn both_profiles_from_one_evidence_step_stored_presented_and_purged() {
         .unwrap()
         .len();
     eprintln!(
-        "wallet file with 3 SD-JWT credentials, 30 blind tokens and the pinned directory: {size} bytes"
+        "wallet file with 3 SD-JWT credentials, 30 blind tokens and the pinned keys of 8 slots: {size} bytes"
     );
     let mut w = Wallet::open_with(dir.path(), "pw", clock.clone()).unwrap();
     assert_eq!(w.blind_tokens(), before);
