@@ -204,7 +204,7 @@ impl TrustStore {
         for iss in due_blind {
             let result = match fetcher.fetch_directory(&iss).await {
                 Ok(f) => self
-                    .set_blind_directory(&iss, f.directory)
+                    .set_blind_directory_at(&iss, f.directory, now)
                     .map(|()| f.max_age)
                     .map_err(FetchError::Trust),
                 Err(e) => Err(e),

@@ -93,8 +93,8 @@ pub use error::VerifyError;
 pub use nonce::{DEFAULT_CAPACITY, DEFAULT_RETENTION, MemoryNonceStore, NonceError, NonceStore};
 pub use outcome::{AgeOutcome, Profile};
 pub use request::{AgeRequest, MIN_NONCE_LEN, NONCE_BYTES, RequestError};
-pub use trust::{MAX_FETCHED_KEYS, TrustError, TrustList, TrustStore, TrustedIssuer};
-pub use verify::{SharedSpentSet, Verifier};
+pub use trust::{MAX_FETCHED_KEYS, MAX_PINNED_SLOTS, TrustError, TrustList, TrustStore, TrustedIssuer};
+pub use verify::{SharedSpentSet, Verifier, effective_min_floor, lowest_acceptable_floor};
 
 /// Re-exported so that callers name blind-token types (`Directory`, `BlindFact`, `Floor`, …)
 /// without depending on `ageband-blind` themselves.

@@ -8,7 +8,7 @@
 use serde_json::{Map, Value, json};
 
 use ageband_blind::profile::{BLIND_THRESHOLDS, BlindFact, FactKind, Floor};
-use ageband_core::age::{AssuranceLevel, Predicate};
+use ageband_core::age::Predicate;
 use ageband_core::json;
 use ageband_core::profile::VCT;
 
@@ -53,11 +53,15 @@ pub struct BlindOffer {
 
 impl BlindOffer {
     /// The blind offer for `request` under `trust`, if any: every threshold of every answer set
-    /// is 13, 16 or 18 and at least one trusted issuer with a directory has a required level
-    /// (the larger of the request's `min_assurance` and its policy's minimum) of at most
-    /// `standard`. `min_floor` is that of the largest such level among the issuers offered
-    /// (2 for `basic` or lower, 3 for `standard`), so that no token the offer admits is
-    /// refused for its floor.
+    /// is 13, 16 or 18 and at least one trusted issuer with a directory has an effective
+    /// minimum floor ([`crate::verify::effective_min_floor`]): a required level (the larger of
+    /// the request's `min_assurance` and its policy's minimum) of at most `standard`, and a
+    /// source policy that accepts every source of some floor ([`lowest_acceptable_floor`]).
+    /// `min_floor` is the largest effective floor among the issuers offered, so that no token
+    /// the offer admits is refused for its floor (and none is spent and then refused for the
+    /// policy).
+    ///
+    /// [`lowest_acceptable_floor`]: crate::lowest_acceptable_floor
     pub fn for_request(request: &AgeRequest, trust: &TrustList) -> Option<BlindOffer> {
         let sets = request.answer_sets();
         if sets.is_empty()
@@ -69,24 +73,18 @@ impl BlindOffer {
             return None;
         }
         let mut issuers = Vec::new();
-        let mut highest = AssuranceLevel::Asserted;
+        let mut min_floor = Floor::Level2;
         for (policy, _) in trust.blind_issuers() {
-            let required = request
-                .minimum()
-                .map_or(policy.minimum(), |m| m.max(policy.minimum()));
-            if crate::verify::min_floor_for(required).is_some() {
+            if let Some(floor) = crate::verify::effective_min_floor(policy, request.minimum()) {
                 issuers.push(policy.id().to_owned());
-                highest = highest.max(required);
+                min_floor = min_floor.max(floor);
             }
         }
         if issuers.is_empty() {
             return None;
         }
         issuers.sort();
-        Some(BlindOffer {
-            issuers,
-            min_floor: crate::verify::min_floor_for(highest)?,
-        })
+        Some(BlindOffer { issuers, min_floor })
     }
 }
 

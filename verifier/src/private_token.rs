@@ -31,7 +31,7 @@ use zeroize::Zeroizing;
 use crate::error::VerifyError;
 use crate::outcome::AgeOutcome;
 use crate::request::AgeRequest;
-use crate::verify::{Verifier, min_floor_for};
+use crate::verify::{Verifier, lowest_acceptable_floor, min_floor_for};
 
 /// How long a gate nonce is accepted, seconds (blind-profile.md §12.5).
 pub const GATE_NONCE_LIFETIME: u64 = 300;
@@ -48,7 +48,8 @@ pub enum GateError {
     /// 18); bands need two tokens, hence a session.
     #[error("the PrivateToken gate answers one-fact questions (at least / under 13, 16 or 18)")]
     NotOneFact,
-    /// The issuer is not trusted, or not for blind tokens.
+    /// The issuer is not trusted, or not for blind tokens: also when its source policy accepts
+    /// no floor (`lowest_acceptable_floor` is `None`, blind-profile.md §12.4 "Policy").
     #[error("issuer not trusted for blind tokens")]
     UntrustedIssuer,
     /// The issuer's directory is not known yet (fetched directories: before the first fetch).
@@ -167,7 +168,11 @@ impl Gate {
         let required = self
             .min_assurance
             .map_or(policy.minimum(), |m| m.max(policy.minimum()));
-        let floor = min_floor_for(required).ok_or(GateError::LevelUnreachable)?;
+        // The floor of the level, raised to the lowest one whose sources the policy all
+        // accepts; no such floor: the issuer's tokens cannot pass, no challenge.
+        let floor = min_floor_for(required)
+            .ok_or(GateError::LevelUnreachable)?
+            .max(lowest_acceptable_floor(policy).ok_or(GateError::UntrustedIssuer)?);
         let month = Month::containing(now).ok_or(GateError::NoLiveKey)?;
         let key = blind
             .directory()

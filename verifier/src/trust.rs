@@ -7,17 +7,25 @@
 //! token, among the issuers that carry a validated blind directory (pinned, or fetched from
 //! `<id>/.well-known/private-token-issuer-directory`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
-use ageband_blind::profile::{BlindIssuer, Directory, issuer_name_of};
+use ageband_blind::profile::{
+    BlindFact, BlindIssuer, Directory, Floor, MAX_DIRECTORY_KEYS, Month, issuer_name_of,
+};
 use ageband_core::age::{AssuranceLevel, Source};
+use ageband_core::clock::{Clock, SystemClock};
 use ageband_core::jwk::PublicJwk;
 use ageband_core::sdjwt::IssuerKeys;
 
 /// Most keys accepted for one fetched issuer (protocol.md §7.7): a larger set could hold a
 /// per-user key that tags users.
 pub const MAX_FETCHED_KEYS: usize = 4;
+
+/// Most blind-directory slots pinned for one issuer (blind-profile.md §4.4, §12.4): four
+/// directories' worth. An honest issuer has at most four months that have not ended in its
+/// directories (§3.2), 48 slots; a directory that would pin more is refused.
+pub const MAX_PINNED_SLOTS: usize = 4 * MAX_DIRECTORY_KEYS;
 
 /// Why a trust list could not be built.
 #[non_exhaustive]
@@ -52,8 +60,10 @@ pub enum TrustError {
     /// Two issuers with blind directories share one issuer name, hence one challenge.
     #[error("two blind-token issuers share one issuer name")]
     DuplicateBlindName,
-    /// A refetched blind directory changes the key of a slot the previous one listed
-    /// (blind-profile.md §4.4, `slot_key_changed`); the previous directory stays in use.
+    /// A new blind directory gives a slot seen in an earlier accepted directory of this issuer
+    /// (and whose month has not ended) another key (blind-profile.md §4.4, `slot_key_changed`),
+    /// lists such a slot's key for another slot, or would pin more than [`MAX_PINNED_SLOTS`]
+    /// slots; the previous directory stays in use.
     #[error("blind directory changes the key of a known slot")]
     InconsistentDirectory,
     /// The issuer does not use a blind directory.
@@ -90,6 +100,73 @@ impl PartialEq for BlindTrust {
 
 impl Eq for BlindTrust {}
 
+/// The slot → `token_key_id` pins of one issuer (blind-profile.md §4.4): every slot of every
+/// directory accepted for it, kept until the slot's month ends, whether or not the directory
+/// in use still lists the slot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct SlotPins(BTreeMap<(BlindFact, Floor, Month), Pin>);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Pin {
+    token_key_id: [u8; 32],
+    not_after: u64,
+}
+
+impl SlotPins {
+    /// Pins every slot of `directory` (at construction: no clock, nothing dropped).
+    fn of(directory: &Directory) -> Self {
+        let mut pins = SlotPins::default();
+        pins.record(directory, 0);
+        pins
+    }
+
+    /// Drops the pins of months that have ended at `now`.
+    fn expire(&mut self, now: u64) {
+        self.0.retain(|_, p| p.not_after > now);
+    }
+
+    /// Refuses `directory` if it gives a pinned slot another key, lists a pinned key for
+    /// another slot (a key serves one slot, §3.1) or would pin too many slots.
+    fn check(&self, directory: &Directory, now: u64) -> Result<(), TrustError> {
+        let mut added = 0usize;
+        for k in directory.keys() {
+            let slot = (k.fact(), k.floor(), k.month());
+            if self
+                .0
+                .iter()
+                .any(|(s, p)| p.token_key_id == k.token_key_id() && *s != slot)
+            {
+                return Err(TrustError::InconsistentDirectory);
+            }
+            match self.0.get(&slot) {
+                Some(p) if p.token_key_id != k.token_key_id() => {
+                    return Err(TrustError::InconsistentDirectory);
+                }
+                Some(_) => {}
+                None if k.not_after() > now => added += 1,
+                None => {}
+            }
+        }
+        if self.0.len() + added > MAX_PINNED_SLOTS {
+            return Err(TrustError::InconsistentDirectory);
+        }
+        Ok(())
+    }
+
+    /// Pins the slots of `directory` whose month has not ended at `now`.
+    fn record(&mut self, directory: &Directory, now: u64) {
+        for k in directory.keys().iter().filter(|k| k.not_after() > now) {
+            self.0.insert(
+                (k.fact(), k.floor(), k.month()),
+                Pin {
+                    token_key_id: k.token_key_id(),
+                    not_after: k.not_after(),
+                },
+            );
+        }
+    }
+}
+
 /// One trusted issuer: identifier, keys and policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrustedIssuer {
@@ -99,6 +176,7 @@ pub struct TrustedIssuer {
     sources: BTreeSet<Source>,
     min_assurance: AssuranceLevel,
     blind: BlindTrust,
+    blind_pins: SlotPins,
 }
 
 impl TrustedIssuer {
@@ -112,6 +190,7 @@ impl TrustedIssuer {
             sources: Source::ALL.iter().copied().collect(),
             min_assurance: AssuranceLevel::Asserted,
             blind: BlindTrust::Off,
+            blind_pins: SlotPins::default(),
         }
     }
 
@@ -119,7 +198,11 @@ impl TrustedIssuer {
     /// validated directory from configuration (pinned, never refreshed). The challenge is
     /// derived from the identifier ([`issuer_name_of`]); [`TrustList::new`] refuses an
     /// identifier without an issuer name.
+    ///
+    /// Its slots are pinned (blind-profile.md §4.4): a later [`TrustStore::set_blind_directory`]
+    /// may only replace it consistently.
     pub fn with_blind_directory(mut self, directory: Directory) -> Self {
+        self.blind_pins = SlotPins::of(&directory);
         self.blind = match issuer_name_of(&self.id).and_then(|n| BlindIssuer::new(&n, directory).ok()) {
             Some(b) => BlindTrust::Pinned(Arc::new(b)),
             // Remembered as wanted but unusable; TrustList::new refuses it.
@@ -134,6 +217,7 @@ impl TrustedIssuer {
     /// The identifier must then be fetchable (https, or http on loopback).
     pub fn fetch_blind_directory(mut self) -> Self {
         self.blind = BlindTrust::Fetched(None);
+        self.blind_pins = SlotPins::default();
         self
     }
 
@@ -278,33 +362,53 @@ impl TrustList {
             .find(|(_, b)| &b.challenge_digest() == digest)
     }
 
-    /// A copy of this list in which `iss` uses `directory` for blind tokens. A directory that
-    /// changes the key of a slot the current one lists is refused (blind-profile.md §4.4).
+    /// A copy of this list in which `iss` uses `directory` for blind tokens, at the system
+    /// time: [`TrustList::with_blind_directory_at`].
     pub fn with_blind_directory(&self, iss: &str, directory: Directory) -> Result<TrustList, TrustError> {
+        self.with_blind_directory_at(iss, directory, SystemClock.now())
+    }
+
+    /// A copy of this list in which `iss` uses `directory` for blind tokens (pinned or fetched
+    /// alike). Key pinning (blind-profile.md §4.4): the issuer keeps a slot → `token_key_id` pin
+    /// for every slot of every directory accepted for it (the configured one included) until
+    /// the slot's month has ended at `now`, also after the directory in use dropped the slot.
+    /// A directory that gives a pinned slot another key, lists a pinned key for another slot,
+    /// changes a slot of the directory in use, or would pin more than [`MAX_PINNED_SLOTS`]
+    /// slots is refused
+    /// ([`TrustError::InconsistentDirectory`]); the list is then unchanged.
+    pub fn with_blind_directory_at(
+        &self,
+        iss: &str,
+        directory: Directory,
+        now: u64,
+    ) -> Result<TrustList, TrustError> {
         let mut issuers = self.issuers.clone();
         let entry = issuers
             .iter_mut()
             .find(|i| i.id == iss)
             .ok_or(TrustError::UnknownIssuer)?;
         let name = issuer_name_of(iss).ok_or(TrustError::BlindIssuerName)?;
-        let pinned = match &entry.blind {
+        let (pinned, previous) = match &entry.blind {
             BlindTrust::Off => return Err(TrustError::NoBlindDirectory),
-            BlindTrust::Pinned(_) => true,
-            BlindTrust::Fetched(previous) => {
-                if let Some(previous) = previous {
-                    directory
-                        .check_consistent_with(previous.directory())
-                        .map_err(|_| TrustError::InconsistentDirectory)?;
-                }
-                false
-            }
+            BlindTrust::Pinned(previous) => (true, Some(previous)),
+            BlindTrust::Fetched(previous) => (false, previous.as_ref()),
         };
+        if let Some(previous) = previous {
+            directory
+                .check_consistent_with(previous.directory())
+                .map_err(|_| TrustError::InconsistentDirectory)?;
+        }
+        let mut pins = entry.blind_pins.clone();
+        pins.expire(now);
+        pins.check(&directory, now)?;
+        pins.record(&directory, now);
         let blind = Arc::new(BlindIssuer::new(&name, directory).map_err(|_| TrustError::BlindIssuerName)?);
         entry.blind = if pinned {
             BlindTrust::Pinned(blind)
         } else {
             BlindTrust::Fetched(Some(blind))
         };
+        entry.blind_pins = pins;
         TrustList::new(issuers)
     }
 
@@ -354,11 +458,24 @@ impl TrustStore {
         self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Replaces the blind directory of `iss` (refusing one inconsistent with the current one,
-    /// which then stays in use; blind-profile.md §4.4).
+    /// Replaces the blind directory of `iss` at the system time:
+    /// [`TrustStore::set_blind_directory_at`].
     pub fn set_blind_directory(&self, iss: &str, directory: Directory) -> Result<(), TrustError> {
+        self.set_blind_directory_at(iss, directory, SystemClock.now())
+    }
+
+    /// Replaces the blind directory of `iss`, refusing one that gives a slot pinned for the
+    /// issuer (every slot of the directories accepted before whose month has not ended at
+    /// `now`) another key; the current directory then stays in use (blind-profile.md §4.4,
+    /// [`TrustList::with_blind_directory_at`]).
+    pub fn set_blind_directory_at(
+        &self,
+        iss: &str,
+        directory: Directory,
+        now: u64,
+    ) -> Result<(), TrustError> {
         let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
-        let next = guard.with_blind_directory(iss, directory)?;
+        let next = guard.with_blind_directory_at(iss, directory, now)?;
         *guard = Arc::new(next);
         Ok(())
     }
@@ -483,6 +600,62 @@ mod tests {
                 "{good}"
             );
         }
+    }
+
+    /// The fixture directory of the blind-session vectors: four keys of month 2026-12.
+    fn vector_directory() -> Directory {
+        let v: serde_json::Value = serde_json::from_str(include_str!(
+            "../../specs/vectors/blind-session/001_ok_at_least_18.json"
+        ))
+        .unwrap();
+        Directory::parse(v["issuers"][0]["directory"].as_str().unwrap().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn pins_are_bounded() {
+        let dir = vector_directory();
+        let now = dir.keys()[0].not_before();
+        // `n` pins of other slots (months from 2027-01 on), with keys of their own.
+        let filled = |n: usize| {
+            let mut pins = SlotPins::default();
+            let facts = [13, 16, 18]
+                .into_iter()
+                .flat_map(|t| [BlindFact::over(t).unwrap(), BlindFact::under(t).unwrap()]);
+            let slots = (0..).flat_map(|m: u32| {
+                let month = Month::parse(&format!("{:04}-{:02}", 2027 + m / 12, 1 + m % 12)).unwrap();
+                facts
+                    .clone()
+                    .flat_map(move |f| Floor::ALL.into_iter().map(move |fl| (f, fl, month)))
+            });
+            for (i, slot) in slots.take(n).enumerate() {
+                let mut id = [0xee; 32];
+                id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                let not_after = slot.2.not_after();
+                pins.0.insert(
+                    slot,
+                    Pin {
+                        token_key_id: id,
+                        not_after,
+                    },
+                );
+            }
+            pins
+        };
+        let room = MAX_PINNED_SLOTS - dir.keys().len();
+        assert_eq!(filled(room).check(&dir, now), Ok(()));
+        assert_eq!(
+            filled(room + 1).check(&dir, now),
+            Err(TrustError::InconsistentDirectory)
+        );
+        // Slots already pinned with the same key take no room.
+        let mut full = filled(room);
+        full.record(&dir, now);
+        assert_eq!(full.0.len(), MAX_PINNED_SLOTS);
+        assert_eq!(full.check(&dir, now), Ok(()));
+        // Pins of ended months make room.
+        let mut pins = filled(room + 1);
+        pins.expire(Month::parse("2027-01").unwrap().not_after());
+        assert_eq!(pins.check(&dir, now), Ok(()));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::error::VerifyError;
 use crate::nonce::{MemoryNonceStore, NonceError, NonceStore};
 use crate::outcome::{AgeOutcome, Profile};
 use crate::request::AgeRequest;
-use crate::trust::{TrustList, TrustStore};
+use crate::trust::{TrustList, TrustStore, TrustedIssuer};
 
 /// A spent set shared by the clones of a [`Verifier`] (blind-profile.md §9.2).
 pub type SharedSpentSet = Arc<Mutex<dyn SpentSet + Send>>;
@@ -117,13 +117,17 @@ impl Verifier {
     ///    `age_over_N` and (N, false) ↔ `age_under_N` (`claim_set_mismatch`; a strict superset
     ///    of one is `over_disclosure`); then the required level (the larger of the request's and
     ///    the issuer policy's minimum) must be at most `standard`, the most a token stands for
-    ///    (`assurance_too_low`);
-    /// 6. blind-profile.md §9.1 checks 4–10 per token with the key's fact and the floor of the
-    ///    required level (`basic` or lower → 2, `standard` → 3), then every token enters the
-    ///    spent set (`token_spent`, `spent_set_full`);
+    ///    (`assurance_too_low`), and the policy must accept some floor
+    ///    ([`lowest_acceptable_floor`], `source_not_accepted`);
+    /// 6. blind-profile.md §9.1 checks 4–10 per token with the key's fact and the larger of the
+    ///    floor of the required level (`basic` or lower → 2, `standard` → 3) and the policy's
+    ///    lowest acceptable floor (`floor_too_low`, …), then all tokens enter the spent set
+    ///    together or none does ([`SpentSet::spend_all`]: `token_spent`, `spent_set_full`);
     /// 7. the request nonce is consumed once (`nonce_replayed`, `nonce_store_full`);
     /// 8. the issuer's policy accepts every source that reaches each token's floor
-    ///    (`source_not_accepted`).
+    ///    (`source_not_accepted`): implied by check 6, kept as a defence.
+    ///
+    /// Nothing is spent and the nonce is not consumed when a check up to 6 fails.
     ///
     /// The outcome has `profile` `blind_token`, `source` `None`, the level of the lowest floor
     /// presented and the issuer's identifier.
@@ -172,15 +176,29 @@ impl Verifier {
             }
             facts.push(key.fact());
         }
-        // 5: exactly one answer set; then the level a token can reach.
+        // 5: exactly one answer set; then the level a token can reach, then the floor from
+        // which the policy accepts every source that can stand behind a token.
         check_blind_answer(&facts, request)?;
         let required = request
             .minimum()
             .map_or(policy.minimum(), |m| m.max(policy.minimum()));
-        let min_floor = min_floor_for(required).ok_or(VerifyError::AssuranceTooLow {
+        let level_floor = min_floor_for(required).ok_or(VerifyError::AssuranceTooLow {
             required,
             presented: Floor::Level3.assurance(),
         })?;
+        let Some(source_floor) = lowest_acceptable_floor(policy) else {
+            // No floor will do: refused before anything is spent or the nonce consumed.
+            let floor = parsed
+                .iter()
+                .filter_map(|p| issuer.directory().key_by_id(&p.token.token_key_id))
+                .map(|k| k.floor())
+                .min()
+                .unwrap_or(Floor::Level3);
+            return Err(VerifyError::FloorSourceNotAccepted {
+                floor: floor.number(),
+            });
+        };
+        let min_floor = level_floor.max(source_floor);
         // 6: §9.1 per token; spends are staged and recorded together once all tokens pass.
         let mut staged = StagedSpends::default();
         let mut lowest = Floor::Level3;
@@ -198,16 +216,11 @@ impl Verifier {
             // A poisoned lock means a panic mid-insert of a plain map; keep refusing replays.
             let mut spent = self.spent.lock().unwrap_or_else(|e| e.into_inner());
             spent.expire(now);
-            for (id, nonce, not_after) in staged.0 {
-                if !spent.spend(id, nonce, not_after) {
-                    return Err(if spent.is_full() {
-                        B::SpentSetFull
-                    } else {
-                        B::TokenSpent
-                    }
-                    .into());
-                }
-            }
+            // All or none: a spent second token must not burn the first.
+            spent.spend_all(&staged.0).map_err(|e| match e {
+                B::SpentSetFull => B::SpentSetFull,
+                _ => B::TokenSpent,
+            })?;
         }
         // 7: the nonce, once.
         self.nonces.consume(request.nonce(), now).map_err(|e| match e {
@@ -215,6 +228,8 @@ impl Verifier {
             _ => VerifyError::NonceReplayed,
         })?;
         // 8: the policy must accept every source that can stand behind the floors presented.
+        // Check 6 asked for at least `lowest_acceptable_floor`, so this cannot fail; it stays
+        // as a defence should the two ever drift apart.
         for p in parsed {
             let floor = issuer
                 .directory()
@@ -314,6 +329,30 @@ fn parse_blind(presentations: &[&str]) -> Result<Vec<BlindPresentation>, VerifyE
         .iter()
         .map(|p| BlindPresentation::parse(p).map_err(|e| VerifyError::Blind(e.into())))
         .collect()
+}
+
+/// The lowest floor f such that `policy` accepts every evidence source whose floor
+/// ([`Floor::of_source`]) is at least f (blind-profile.md §12.4, "Policy"): floor 2 stands for
+/// guardian declaration, age estimation, third-party check or official id; floor 3 for
+/// third-party check or official id. A token does not say which source stood behind it, so a
+/// token below this floor cannot be accepted. `None` when no floor will do (e.g. a policy
+/// without `official_id`).
+pub fn lowest_acceptable_floor(policy: &TrustedIssuer) -> Option<Floor> {
+    Floor::ALL.into_iter().find(|&floor| {
+        Source::ALL
+            .iter()
+            .all(|&s| Floor::of_source(s).is_none_or(|f| f < floor) || policy.accepts(s))
+    })
+}
+
+/// The lowest floor a token of `policy`'s issuer must have to answer a request asking for
+/// `min_assurance` (blind-profile.md §12.4): the larger of the floor of the required level
+/// (the larger of `min_assurance` and the policy's minimum) and
+/// [`lowest_acceptable_floor`]. `None` when the required level is above `standard` or no floor
+/// is acceptable: the issuer's tokens cannot answer.
+pub fn effective_min_floor(policy: &TrustedIssuer, min_assurance: Option<AssuranceLevel>) -> Option<Floor> {
+    let required = min_assurance.map_or(policy.minimum(), |m| m.max(policy.minimum()));
+    Some(min_floor_for(required)?.max(lowest_acceptable_floor(policy)?))
 }
 
 /// The floor a blind token needs for `required`; `None` above `standard`, which no token

@@ -210,10 +210,10 @@ fn cases() -> Vec<Case> {
             sources: Some(vec![Source::OfficialId, Source::ThirdPartyCheck]),
             ..case(
                 "015_source_policy",
-                "the issuer policy accepts official_id and third_party_check only; a floor-2 token may stand for age_estimation",
+                "the issuer policy accepts official_id and third_party_check only; a floor-2 token may stand for age_estimation, so the policy raises the floor asked for to 3 and the token is refused before it is spent",
                 at_least(18),
                 vec![tok(OVER18_L2)],
-                "source_not_accepted",
+                "floor_too_low",
             )
         },
         Case {

@@ -276,18 +276,62 @@ fn check_8_source_policy_by_floor() {
     strict()
         .verify_blind(&[&present(OVER18_L3, NONCE, AUDIENCE)], &at_least(18))
         .unwrap();
-    // Floor 2 may stand for estimation or a guardian: refused.
+    // Floor 2 may stand for estimation or a guardian: the policy raises the floor asked for to
+    // 3, so check 6 refuses it (before spending).
     let e = strict()
         .verify_blind(&[&present(OVER18_L2, NONCE, AUDIENCE)], &at_least(18))
         .unwrap_err();
-    assert_eq!(e.kind(), "source_not_accepted");
-    // Without official_id even floor 3 is refused.
+    assert_eq!(e.kind(), "floor_too_low");
+    // Without official_id even floor 3 is refused: no floor is acceptable.
     let v = verifier_with(vec![
         blind_issuer(ISSUER).accept_sources([Source::ThirdPartyCheck]),
     ]);
     assert_eq!(
         kind(&v, &[&present(OVER18_L3, NONCE, AUDIENCE)], &at_least(18)),
         "source_not_accepted"
+    );
+}
+
+#[test]
+fn lowest_acceptable_floor_by_policy() {
+    use Source::{
+        AgeEstimation as E, GuardianDeclared as G, OfficialId as O, SelfDeclared as S, ThirdPartyCheck as T,
+    };
+    let floor = |sources: &[Source]| {
+        ageband_verifier::lowest_acceptable_floor(
+            &blind_issuer(ISSUER).accept_sources(sources.iter().copied()),
+        )
+    };
+    for (sources, want) in [
+        (Source::ALL, Some(Floor::Level2)),
+        (&[G, E, T, O][..], Some(Floor::Level2)),
+        (&[E, T, O][..], Some(Floor::Level3)),
+        (&[O, T][..], Some(Floor::Level3)),
+        (&[S, O, T][..], Some(Floor::Level3)),
+        (&[O][..], None),
+        (&[T][..], None),
+        (&[G, E][..], None),
+        (&[S][..], None),
+    ] {
+        assert_eq!(floor(sources), want, "{sources:?}");
+    }
+    // The effective floor is the larger of the level's and the policy's.
+    let strict = blind_issuer(ISSUER).accept_sources([O, T]);
+    assert_eq!(
+        ageband_verifier::effective_min_floor(&strict, Some(AssuranceLevel::Basic)),
+        Some(Floor::Level3)
+    );
+    assert_eq!(
+        ageband_verifier::effective_min_floor(&blind_issuer(ISSUER), Some(AssuranceLevel::Standard)),
+        Some(Floor::Level3)
+    );
+    assert_eq!(
+        ageband_verifier::effective_min_floor(&blind_issuer(ISSUER), None),
+        Some(Floor::Level2)
+    );
+    assert_eq!(
+        ageband_verifier::effective_min_floor(&strict, Some(AssuranceLevel::Enhanced)),
+        None
     );
 }
 
@@ -553,4 +597,289 @@ fn gate_nonce_expires_and_gate_rules() {
     assert_eq!(g.challenge().unwrap_err(), GateError::NoLiveKey);
     let g = gate(v, AgeQuestion::AtLeast(t(18))).min_assurance(AssuranceLevel::Enhanced);
     assert_eq!(g.challenge().unwrap_err(), GateError::LevelUnreachable);
+}
+
+// Review findings (blind-token verifier): each test below failed before its fix.
+
+const NONCE2: &str = "bm9uY2UtdHdvLXR3by10d28tdHdv";
+const NONCE3: &str = "bm9uY2UtdGhyZWUtdGhyZWUtdGhy";
+
+fn req_n(q: AgeQuestion, nonce: &str) -> AgeRequest {
+    AgeRequest::with_nonce(q, AUDIENCE, nonce).unwrap()
+}
+
+fn shared_spent() -> Arc<Mutex<MemorySpentSet>> {
+    Arc::new(Mutex::new(MemorySpentSet::default()))
+}
+
+#[test]
+fn review_source_policy_raises_the_floor_before_spending() {
+    let documents_only =
+        || blind_issuer(ISSUER).accept_sources([Source::OfficialId, Source::ThirdPartyCheck]);
+    let spent = shared_spent();
+    let strict = verifier_with(vec![documents_only()]).with_spent_set(spent.clone());
+    let r = at_least(18);
+    // The offer asks for floor 3: a floor-2 token may stand for estimation or a guardian.
+    assert_eq!(
+        BlindOffer::for_request(&r, &strict.trust().snapshot())
+            .unwrap()
+            .min_floor,
+        Floor::Level3
+    );
+    // With a lax issuer beside it, the offer still asks for the larger floor.
+    let mixed = TrustList::new(vec![blind_issuer(ISSUER2), documents_only()]).unwrap();
+    let offer = BlindOffer::for_request(&r, &mixed).unwrap();
+    assert_eq!(
+        (offer.issuers, offer.min_floor),
+        (vec![ISSUER.to_owned(), ISSUER2.to_owned()], Floor::Level3)
+    );
+    // A floor-2 token is refused at check 6: nothing spent, the nonce not consumed.
+    let t2 = || issue_with(&mut Drbg::new("review floor 2"), OVER18_L2, ISSUER);
+    let p2 = t2().present(NONCE.as_bytes(), AUDIENCE).unwrap().encode();
+    assert_eq!(kind(&strict, &[&p2], &r), "floor_too_low");
+    assert!(spent.lock().unwrap().is_empty(), "refused token was spent");
+    strict
+        .verify_blind(&[&present(OVER18_L3, NONCE, AUDIENCE)], &r)
+        .unwrap();
+    // The floor-2 token is still good where every source is accepted (same spent set).
+    let lax = verifier().with_spent_set(spent.clone());
+    let p2 = t2().present(NONCE2.as_bytes(), AUDIENCE).unwrap().encode();
+    lax.verify_blind(&[&p2], &req_n(AgeQuestion::AtLeast(t(18)), NONCE2))
+        .unwrap();
+    // The gate asks for floor 3, advertises the floor-3 key and refuses floor 2 as too low
+    // without consuming its nonce.
+    let g = gate(strict.clone(), AgeQuestion::AtLeast(t(18)));
+    let c = g.challenge().unwrap();
+    assert!(c.contains("ageband-min-floor=\"3\""), "{c}");
+    let spki = b64::encode(keys()[OVER18_L3].public_key().to_spki());
+    assert!(c.contains(&format!("token-key=\"{spki}\"")));
+    assert_eq!(
+        g.verify_authorization(&answer(&c, OVER18_L2)).unwrap_err().kind(),
+        "floor_too_low"
+    );
+    g.verify_authorization(&answer(&c, OVER18_L3)).unwrap();
+}
+
+#[test]
+fn review_no_acceptable_floor_refuses_before_spending() {
+    // Floor 3 may stand for official_id, which this policy refuses: no token is acceptable.
+    let spent = shared_spent();
+    let v = verifier_with(vec![
+        blind_issuer(ISSUER).accept_sources([Source::ThirdPartyCheck]),
+        blind_issuer(ISSUER2),
+    ])
+    .with_spent_set(spent.clone());
+    let r = at_least(18);
+    assert_eq!(
+        BlindOffer::for_request(&r, &v.trust().snapshot())
+            .unwrap()
+            .issuers,
+        [ISSUER2],
+        "the issuer is not offered"
+    );
+    assert_eq!(
+        kind(&v, &[&present(OVER18_L3, NONCE, AUDIENCE)], &r),
+        "source_not_accepted"
+    );
+    assert!(spent.lock().unwrap().is_empty(), "refused token was spent");
+    // The nonce was not consumed: a token of the other issuer answers the same request.
+    let other = issue_with(&mut ageband_blind::SystemRng, OVER18_L2, ISSUER2)
+        .present(NONCE.as_bytes(), AUDIENCE)
+        .unwrap()
+        .encode();
+    v.verify_blind(&[&other], &r).unwrap();
+    // The gate builds no challenge for that issuer.
+    let g = gate(v, AgeQuestion::AtLeast(t(18)));
+    assert_eq!(g.challenge().unwrap_err(), GateError::UntrustedIssuer);
+}
+
+#[test]
+fn review_band_spends_all_or_none() {
+    let spent = shared_spent();
+    let v = verifier().with_spent_set(spent.clone());
+    let a = || issue_with(&mut Drbg::new("review a"), OVER13_L2, ISSUER);
+    let b = || issue_with(&mut Drbg::new("review b"), UNDER16_L2, ISSUER);
+    let band = |n| req_n(AgeQuestion::Band(ThresholdSet::default_set()), n);
+    // B is spent alone.
+    let pb = b().present(NONCE.as_bytes(), AUDIENCE).unwrap().encode();
+    v.verify_blind(&[&pb], &req_n(AgeQuestion::Under(t(16)), NONCE))
+        .unwrap();
+    // A + B: B is spent, so the answer is refused and A is not burned.
+    let pa = a().present(NONCE2.as_bytes(), AUDIENCE).unwrap().encode();
+    let pb = b().present(NONCE2.as_bytes(), AUDIENCE).unwrap().encode();
+    assert_eq!(kind(&v, &[&pa, &pb], &band(NONCE2)), "token_spent");
+    assert_eq!(spent.lock().unwrap().len(), 1);
+    // A + a fresh C: a valid band answer.
+    let pa = a().present(NONCE3.as_bytes(), AUDIENCE).unwrap().encode();
+    let pc = present(UNDER16_L2, NONCE3, AUDIENCE);
+    let o = v.verify_blind(&[&pa, &pc], &band(NONCE3)).unwrap();
+    assert_eq!((o.at_least, o.under), (Some(13), Some(16)));
+
+    // Room for one more entry only: a band is refused whole, as a server fault.
+    let small = Arc::new(Mutex::new(MemorySpentSet::new(1, 16)));
+    let v = verifier().with_spent_set(small.clone());
+    let pa = a().present(NONCE.as_bytes(), AUDIENCE).unwrap().encode();
+    let e = v
+        .verify_blind(&[&pa, &present(UNDER16_L2, NONCE, AUDIENCE)], &band(NONCE))
+        .unwrap_err();
+    assert_eq!(e.kind(), "spent_set_full");
+    assert!(small.lock().unwrap().is_empty(), "first token burned");
+    // A alone still fits.
+    let pa = a().present(NONCE2.as_bytes(), AUDIENCE).unwrap().encode();
+    v.verify_blind(&[&pa], &req_n(AgeQuestion::AtLeast(t(13)), NONCE2))
+        .unwrap();
+}
+
+/// The fixture directory with slot `OVER18_L2` dropped and, when `key` is given, put back
+/// with the key of fixture slot `key` (whose own slot is dropped too: one key per slot).
+fn directory_with_over18_l2_key(key: Option<usize>) -> ageband_blind::profile::Directory {
+    use ageband_blind::profile::{Directory, DirectoryKey};
+    let mut skip = vec![OVER18_L2];
+    skip.extend(key);
+    let mut ks: Vec<DirectoryKey> = directory_without(&skip).keys().to_vec();
+    if let Some(k) = key {
+        let (fact, floor) = slots()[OVER18_L2];
+        ks.push(DirectoryKey::new(fact, floor, month(), keys()[k].public_key().clone()).unwrap());
+    }
+    Directory::new("https://issuer.example/blind-token-request", ks).unwrap()
+}
+
+#[test]
+fn review_pins_outlive_the_directory_in_use() {
+    let active = |s: &TrustStore| {
+        s.snapshot()
+            .issuer(ISSUER)
+            .unwrap()
+            .blind_issuer()
+            .unwrap()
+            .directory()
+            .clone()
+    };
+    let set = |s: &TrustStore, d| s.set_blind_directory_at(ISSUER, d, now());
+    // Fetched: D1 (slot S: K1) → D2 (no S) → D3 (S: K2) is refused; D2 stays.
+    let store = TrustStore::new(
+        TrustList::new(vec![TrustedIssuer::fetched(ISSUER).fetch_blind_directory()]).unwrap(),
+    );
+    set(&store, directory()).unwrap();
+    let d2 = directory_with_over18_l2_key(None);
+    set(&store, d2.clone()).unwrap();
+    assert_eq!(
+        set(&store, directory_with_over18_l2_key(Some(UNDER16_L2))),
+        Err(TrustError::InconsistentDirectory)
+    );
+    assert_eq!(active(&store), d2);
+    // S may come back with its own key.
+    set(&store, directory()).unwrap();
+    // The same through the system-time entry point (the fixture month has not ended yet).
+    let store = TrustStore::new(
+        TrustList::new(vec![TrustedIssuer::fetched(ISSUER).fetch_blind_directory()]).unwrap(),
+    );
+    store.set_blind_directory(ISSUER, directory()).unwrap();
+    store.set_blind_directory(ISSUER, d2.clone()).unwrap();
+    if std::time::SystemTime::now()
+        < std::time::UNIX_EPOCH + std::time::Duration::from_secs(month().not_after())
+    {
+        assert_eq!(
+            store.set_blind_directory(ISSUER, directory_with_over18_l2_key(Some(UNDER16_L2))),
+            Err(TrustError::InconsistentDirectory)
+        );
+    }
+
+    // A configured directory is replaced only consistently, directly or after a gap.
+    let store = TrustStore::new(TrustList::new(vec![blind_issuer(ISSUER)]).unwrap());
+    assert_eq!(
+        set(&store, directory_with_over18_l2_key(Some(UNDER16_L2))),
+        Err(TrustError::InconsistentDirectory)
+    );
+    assert_eq!(active(&store), directory());
+    set(&store, d2.clone()).unwrap();
+    assert_eq!(
+        set(&store, directory_with_over18_l2_key(Some(UNDER16_L2))),
+        Err(TrustError::InconsistentDirectory)
+    );
+    assert_eq!(active(&store), d2);
+    // The same rule through the list itself.
+    let list = TrustList::new(vec![blind_issuer(ISSUER)]).unwrap();
+    let list = list.with_blind_directory_at(ISSUER, d2, now()).unwrap();
+    assert_eq!(
+        list.with_blind_directory_at(ISSUER, directory_with_over18_l2_key(Some(UNDER16_L2)), now())
+            .unwrap_err(),
+        TrustError::InconsistentDirectory
+    );
+}
+
+/// A directory of the fixture keys: `(slot, month, key)` gives fixture slot `slot`'s fact and
+/// floor in `month` the key of fixture slot `key`.
+fn directory_of(entries: &[(usize, &str, usize)]) -> ageband_blind::profile::Directory {
+    use ageband_blind::profile::{Directory, DirectoryKey, Month};
+    let ks = entries
+        .iter()
+        .map(|&(slot, m, key)| {
+            let (fact, floor) = slots()[slot];
+            DirectoryKey::new(
+                fact,
+                floor,
+                Month::parse(m).unwrap(),
+                keys()[key].public_key().clone(),
+            )
+            .unwrap()
+        })
+        .collect();
+    Directory::new("https://issuer.example/blind-token-request", ks).unwrap()
+}
+
+#[test]
+fn review_pins_end_with_their_month_and_keys_serve_one_slot() {
+    use ageband_blind::profile::Month;
+    let store = TrustStore::new(
+        TrustList::new(vec![TrustedIssuer::fetched(ISSUER).fetch_blind_directory()]).unwrap(),
+    );
+    // D1: S in 2026-12 and T in 2027-01; D2 lists neither.
+    store
+        .set_blind_directory_at(
+            ISSUER,
+            directory_of(&[(OVER18_L2, "2026-12", 0), (OVER18_L3, "2027-01", 1)]),
+            now(),
+        )
+        .unwrap();
+    store
+        .set_blind_directory_at(ISSUER, directory_of(&[(OVER13_L2, "2027-01", 2)]), now())
+        .unwrap();
+    let december_ends = month().not_after();
+    let new_s = || directory_of(&[(OVER18_L2, "2026-12", 3)]);
+    let new_t = || directory_of(&[(OVER18_L3, "2027-01", 3)]);
+    // Until 2026-12 has ended, S keeps its key.
+    assert_eq!(
+        store.set_blind_directory_at(ISSUER, new_s(), december_ends - 1),
+        Err(TrustError::InconsistentDirectory)
+    );
+    // Then its pin is dropped; T's stays until 2027-01 ends.
+    assert_eq!(
+        store.set_blind_directory_at(ISSUER, new_t(), december_ends),
+        Err(TrustError::InconsistentDirectory)
+    );
+    store
+        .set_blind_directory_at(ISSUER, new_s(), december_ends)
+        .unwrap();
+    let january_ends = Month::parse("2027-01").unwrap().not_after();
+    store
+        .set_blind_directory_at(ISSUER, new_t(), january_ends)
+        .unwrap();
+
+    // A pinned key may not come back for another slot, even after its own slot was left out.
+    let store = TrustStore::new(
+        TrustList::new(vec![TrustedIssuer::fetched(ISSUER).fetch_blind_directory()]).unwrap(),
+    );
+    let set = |d| store.set_blind_directory_at(ISSUER, d, now());
+    set(directory_of(&[(OVER18_L2, "2026-12", 0)])).unwrap();
+    set(directory_of(&[(OVER13_L2, "2026-12", 2)])).unwrap();
+    assert_eq!(
+        set(directory_of(&[(OVER18_L3, "2026-12", 0)])),
+        Err(TrustError::InconsistentDirectory)
+    );
+    assert_eq!(
+        set(directory_of(&[(OVER18_L2, "2027-01", 0)])),
+        Err(TrustError::InconsistentDirectory),
+        "nor for another month"
+    );
 }

@@ -3,6 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::BlindVerifyError;
+
 /// Where a verifier records spent tokens. [`super::verify_blind`] calls [`SpentSet::expire`] and
 /// then [`SpentSet::spend`] only after every other check passed, so forged tokens never fill it.
 pub trait SpentSet {
@@ -21,6 +23,44 @@ pub trait SpentSet {
     fn is_full(&self) -> bool {
         false
     }
+
+    /// Records the tokens `(token_key_id, nonce, not_after)` of one answer all together or not
+    /// at all (blind-profile.md §9.2): if any of them was spent before, or appears twice in
+    /// `entries`, nothing is recorded and the result is [`BlindVerifyError::TokenSpent`]; if
+    /// there is no room for all of them, nothing is recorded and the result is
+    /// [`BlindVerifyError::SpentSetFull`].
+    ///
+    /// The provided method refuses duplicates within `entries` and then calls
+    /// [`SpentSet::spend`] in order: it cannot take back an entry, so when a later entry fails
+    /// the earlier ones stay recorded. Implementations SHOULD override it with a check of every
+    /// entry and of the room before recording any (as [`MemorySpentSet`] does; a database can
+    /// use one transaction).
+    ///
+    /// # Errors
+    /// [`BlindVerifyError::TokenSpent`] or [`BlindVerifyError::SpentSetFull`]; nothing else.
+    fn spend_all(&mut self, entries: &[([u8; 32], [u8; 32], u64)]) -> Result<(), BlindVerifyError> {
+        if has_duplicate(entries) {
+            return Err(BlindVerifyError::TokenSpent);
+        }
+        for &(token_key_id, nonce, not_after) in entries {
+            if !self.spend(token_key_id, nonce, not_after) {
+                return Err(if self.is_full() {
+                    BlindVerifyError::SpentSetFull
+                } else {
+                    BlindVerifyError::TokenSpent
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether one `(token_key_id, nonce)` appears twice.
+fn has_duplicate(entries: &[([u8; 32], [u8; 32], u64)]) -> bool {
+    entries
+        .iter()
+        .enumerate()
+        .any(|(i, (k, n, _))| entries[..i].iter().any(|(k2, n2, _)| k == k2 && n == n2))
 }
 
 struct Partition {
@@ -115,6 +155,36 @@ impl SpentSet for MemorySpentSet {
         true
     }
 
+    fn spend_all(&mut self, entries: &[([u8; 32], [u8; 32], u64)]) -> Result<(), BlindVerifyError> {
+        // Every entry new (also within `entries`), then room for all of them, then record.
+        let spent = |(k, n, _): &([u8; 32], [u8; 32], u64)| {
+            self.partitions.get(k).is_some_and(|p| p.nonces.contains(n))
+        };
+        if entries.iter().any(spent) || has_duplicate(entries) {
+            return Err(BlindVerifyError::TokenSpent);
+        }
+        let new_partitions = entries
+            .iter()
+            .enumerate()
+            .filter(|(i, (k, _, _))| {
+                !self.partitions.contains_key(k) && !entries[..*i].iter().any(|(k2, _, _)| k2 == k)
+            })
+            .count();
+        let room = self
+            .entries
+            .checked_add(entries.len())
+            .is_some_and(|n| n <= self.max_entries)
+            && self.partitions.len() + new_partitions <= self.max_partitions;
+        if !room {
+            return Err(BlindVerifyError::SpentSetFull);
+        }
+        for &(token_key_id, nonce, not_after) in entries {
+            let recorded = self.spend(token_key_id, nonce, not_after);
+            debug_assert!(recorded, "checked above");
+        }
+        Ok(())
+    }
+
     fn expire(&mut self, now: u64) {
         self.partitions.retain(|_, p| p.not_after > now);
         self.entries = self.partitions.values().map(|p| p.nonces.len()).sum();
@@ -155,5 +225,75 @@ mod tests {
         s.expire(u64::MAX);
         assert!(s.is_empty());
         assert!(s.spend([3; 32], [1; 32], 500));
+    }
+
+    #[test]
+    fn spend_all_records_all_or_none() {
+        let mut s = MemorySpentSet::new(4, 2);
+        assert_eq!(s.spend_all(&[([1; 32], [1; 32], 100)]), Ok(()));
+        // One of two spent before: neither is recorded.
+        assert_eq!(
+            s.spend_all(&[([2; 32], [2; 32], 100), ([1; 32], [1; 32], 100)]),
+            Err(BlindVerifyError::TokenSpent)
+        );
+        assert_eq!((s.len(), s.partitions()), (1, 1));
+        // The same token twice in one call counts as spent.
+        assert_eq!(
+            s.spend_all(&[([2; 32], [2; 32], 100), ([2; 32], [2; 32], 100)]),
+            Err(BlindVerifyError::TokenSpent)
+        );
+        assert_eq!(s.len(), 1);
+        assert_eq!(
+            s.spend_all(&[([2; 32], [2; 32], 100), ([1; 32], [3; 32], 100)]),
+            Ok(())
+        );
+        assert_eq!((s.len(), s.partitions()), (3, 2));
+        // Room for one more entry, not two; no room for a third partition.
+        assert_eq!(
+            s.spend_all(&[([1; 32], [4; 32], 100), ([2; 32], [4; 32], 100)]),
+            Err(BlindVerifyError::SpentSetFull)
+        );
+        assert_eq!(
+            s.spend_all(&[([3; 32], [4; 32], 100)]),
+            Err(BlindVerifyError::SpentSetFull)
+        );
+        assert_eq!(s.len(), 3);
+        // A spent token is reported as spent even when the set is full.
+        assert_eq!(
+            s.spend_all(&[([1; 32], [1; 32], 100), ([9; 32], [9; 32], 100)]),
+            Err(BlindVerifyError::TokenSpent)
+        );
+        assert_eq!(s.spend_all(&[([1; 32], [4; 32], 100)]), Ok(()));
+        assert_eq!(s.len(), 4);
+        assert_eq!(s.spend_all(&[]), Ok(()));
+    }
+
+    /// A set that implements only `spend`: the provided `spend_all` refuses duplicates and
+    /// reports spent and full entries.
+    #[test]
+    fn provided_spend_all() {
+        struct Plain(Vec<([u8; 32], [u8; 32])>, usize);
+        impl SpentSet for Plain {
+            fn spend(&mut self, k: [u8; 32], n: [u8; 32], _: u64) -> bool {
+                if self.0.contains(&(k, n)) || self.0.len() >= self.1 {
+                    return false;
+                }
+                self.0.push((k, n));
+                true
+            }
+            fn is_full(&self) -> bool {
+                self.0.len() >= self.1
+            }
+        }
+        let mut s = Plain(Vec::new(), 2);
+        let e = ([1; 32], [1; 32], 0);
+        assert_eq!(s.spend_all(&[e, e]), Err(BlindVerifyError::TokenSpent));
+        assert!(s.0.is_empty());
+        assert_eq!(s.spend_all(&[e]), Ok(()));
+        assert_eq!(s.spend_all(&[e]), Err(BlindVerifyError::TokenSpent));
+        let (f, g) = (([2; 32], [2; 32], 0), ([3; 32], [3; 32], 0));
+        assert_eq!(s.spend_all(&[f, g]), Err(BlindVerifyError::SpentSetFull));
+        // The provided method cannot take `f` back (hence MemorySpentSet's override).
+        assert_eq!(s.0.len(), 2);
     }
 }

@@ -12,7 +12,8 @@
 //! sources = ["official_id", "third_party_check"]  # optional, default all
 //! blind = true                               # optional: also trust its blind tokens, directory
 //!                                            # fetched from <id>/.well-known/private-token-issuer-directory
-//! # or: blind_directory_file = "issuer.dir.json"  (a pinned directory, relative to the config file)
+//! # or: blind_directory_file = "issuer.dir.json"  (a pinned directory, relative to the config file;
+//! #     not together with `blind = true` or `blind = false`)
 //!
 //! [[issuers]]
 //! id = "https://other.example"
@@ -61,6 +62,10 @@ pub enum ConfigError {
     /// An issuer has both `blind = true` and `blind_directory_file`.
     #[error("issuer {0}: give blind = true or blind_directory_file, not both")]
     BothDirectorySources(String),
+    /// An issuer has `blind = false` and a `blind_directory_file`: the file would turn blind
+    /// tokens on against the explicit `false`.
+    #[error("issuer {0}: blind = false contradicts blind_directory_file; drop one of them")]
+    BlindOffWithDirectory(String),
     /// A pinned blind directory is refused (blind-profile.md §4.2–§4.3).
     #[error("issuer {issuer}: blind directory refused ({})", .source.kind())]
     Directory {
@@ -178,7 +183,8 @@ impl IssuerConfig {
         }
         match (self.blind, &self.blind_directory_file) {
             (Some(true), Some(_)) => return Err(ConfigError::BothDirectorySources(self.id.clone())),
-            (_, Some(file)) => {
+            (Some(false), Some(_)) => return Err(ConfigError::BlindOffWithDirectory(self.id.clone())),
+            (None, Some(file)) => {
                 let path = base_dir.join(file);
                 let bytes = std::fs::read(&path).map_err(|source| ConfigError::Read {
                     path: path.clone(),
@@ -283,6 +289,15 @@ blind = false
         assert!(matches!(
             both.trust_list(&dir, vec![]),
             Err(ConfigError::BothDirectorySources(_))
+        ));
+        // blind = false with a directory file would turn blind tokens on: refused.
+        let off = VerifierConfig::parse(
+            "[[issuers]]\nid = \"https://i.example\"\nblind = false\nblind_directory_file = \"issuer.dir.json\"",
+        )
+        .unwrap();
+        assert!(matches!(
+            off.trust_list(&dir, vec![]),
+            Err(ConfigError::BlindOffWithDirectory(_))
         ));
         let bad = VerifierConfig::parse(
             "[[issuers]]\nid = \"https://i.example\"\nblind_directory_file = \"bad.dir.json\"",
