@@ -7,7 +7,7 @@ use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ageband");
 
@@ -242,7 +242,11 @@ fn offline_verify_exit_codes_and_inspect() {
     assert_eq!(outcome["under"], 16);
     let mut keys: Vec<&String> = outcome.as_object().unwrap().keys().collect();
     keys.sort();
-    assert_eq!(keys, ["assurance", "at_least", "issuer", "source", "under"]);
+    assert_eq!(
+        keys,
+        ["assurance", "at_least", "issuer", "profile", "source", "under"]
+    );
+    assert_eq!(outcome["profile"], "sd_jwt");
 
     let o = Command::new(BIN)
         .args(args("redirect_uri:https://other.example"))
@@ -261,6 +265,87 @@ fn offline_verify_exit_codes_and_inspect() {
     let decoded: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(decoded["verified"], false);
     assert_eq!(decoded["disclosures"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn offline_verify_of_a_blind_token_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vector: Value = serde_json::from_slice(
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/vectors/blind-session/002_ok_band_13_15.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let issuer = &vector["issuers"][0];
+    let dir = tmp.path().join("directory.json");
+    std::fs::write(&dir, issuer["directory"].as_str().unwrap()).unwrap();
+    let vp: Value = serde_json::from_str(vector["vp_token"].as_str().unwrap()).unwrap();
+    let tokens: Vec<&str> = vp["age_blind"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(tokens.len(), 2);
+    let run_with = |input: String, nonce: &str| {
+        let file = tmp.path().join("tokens.txt");
+        std::fs::write(&file, input).unwrap();
+        Command::new(BIN)
+            .args([
+                "verify",
+                "--blind-directory",
+                dir.to_str().unwrap(),
+                "--issuer",
+                issuer["id"].as_str().unwrap(),
+                "--aud",
+                vector["request"]["audience"].as_str().unwrap(),
+                "--nonce",
+                nonce,
+                "--at",
+                &vector["now"].to_string(),
+                file.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    };
+    let nonce = vector["request"]["nonce"].as_str().unwrap();
+    let o = run_with(tokens.join("\n"), nonce);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let outcome: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (
+            &outcome["at_least"],
+            &outcome["under"],
+            &outcome["profile"],
+            &outcome["source"]
+        ),
+        (&json!(13), &json!(16), &json!("blind_token"), &Value::Null),
+        "{outcome}"
+    );
+    // Bound to another nonce: refused with the binding's kind (exit 1).
+    let o = run_with(tokens.join(" "), "another-nonce-of-16-bytes");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("bad_binding"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // --blind-directory needs --issuer, and excludes --issuer-jwk: usage errors (exit 2).
+    let o = Command::new(BIN)
+        .args([
+            "verify",
+            "--blind-directory",
+            dir.to_str().unwrap(),
+            "--aud",
+            "a",
+            "--nonce",
+            "n",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
 }
 
 #[test]

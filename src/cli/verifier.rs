@@ -118,12 +118,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// `ageband verify`: checks one presentation offline against given issuer keys.
 ///
 /// Without `--issuer`, the keys are trusted for whatever `iss` the credential names: the
-/// check then proves only that the holder of a key in FILE issued it.
+/// check then proves only that the holder of a key in FILE issued it. With
+/// `--blind-directory`, the input is a blind-token answer instead.
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
     /// The issuer's public key: one JWK or a JWKS (JSON).
-    #[arg(long = "issuer-jwk", value_name = "FILE")]
-    pub issuer_jwk: PathBuf,
+    #[arg(
+        long = "issuer-jwk",
+        value_name = "FILE",
+        required_unless_present = "blind_directory"
+    )]
+    pub issuer_jwk: Option<PathBuf>,
+    /// Verify blind tokens (specs/blind-profile.md) against this issuer directory (RFC 9578
+    /// JSON) of the `--issuer`: the input holds one or two compact blind presentations separated
+    /// by whitespace, bound to `--nonce` (its UTF-8 bytes) and `--aud`. No spent set is kept.
+    #[arg(
+        long = "blind-directory",
+        value_name = "FILE",
+        conflicts_with = "issuer_jwk",
+        requires = "issuer"
+    )]
+    pub blind_directory: Option<PathBuf>,
     /// Expected KB-JWT audience (the verifier's client_id).
     #[arg(long, value_name = "AUD")]
     pub aud: String,
@@ -155,13 +170,19 @@ pub fn verify(args: VerifyArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return usage(format!("cannot read {}: {e}", args.presentation.display())),
     };
-    let keys = match std::fs::read(&args.issuer_jwk)
+    if let Some(dir) = &args.blind_directory {
+        return verify_blind(&args, dir, &presentation);
+    }
+    let Some(jwk_file) = &args.issuer_jwk else {
+        return usage("--issuer-jwk or --blind-directory is required".into());
+    };
+    let keys = match std::fs::read(jwk_file)
         .map_err(|e| e.to_string())
         .and_then(|b| ageband_core::json::parse_value(&b, 64 * 1024).map_err(|e| e.to_string()))
         .and_then(|v| parse_jwk_or_set(&v).map_err(|e| e.to_string()))
     {
         Ok(k) => k,
-        Err(e) => return usage(format!("{}: {e}", args.issuer_jwk.display())),
+        Err(e) => return usage(format!("{}: {e}", jwk_file.display())),
     };
     let presentation = presentation.trim_end();
     let iss = args
@@ -183,7 +204,12 @@ pub fn verify(args: VerifyArgs) -> ExitCode {
     let verifier = Verifier::from_trust_list(trust)
         .with_clock(clock)
         .with_vct(args.vct.clone());
-    match verifier.verify(presentation, &request) {
+    report(verifier.verify(presentation, &request))
+}
+
+/// Prints the outcome (exit 0) or the reason (exit 1).
+fn report(result: Result<ageband_verifier::AgeOutcome, ageband_verifier::VerifyError>) -> ExitCode {
+    match result {
         Ok(outcome) => {
             let json = serde_json::json!({
                 "issuer": outcome.issuer,
@@ -191,6 +217,7 @@ pub fn verify(args: VerifyArgs) -> ExitCode {
                 "source": outcome.source,
                 "at_least": outcome.at_least,
                 "under": outcome.under,
+                "profile": outcome.profile,
             });
             println!("{json}");
             ExitCode::SUCCESS
@@ -200,6 +227,45 @@ pub fn verify(args: VerifyArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `ageband verify --blind-directory FILE --issuer ISS …`: one or two blind presentations.
+fn verify_blind(args: &VerifyArgs, dir_file: &Path, input: &str) -> ExitCode {
+    use ageband_verifier::blind::{Directory, MAX_DIRECTORY_BYTES};
+    let usage = |msg: String| {
+        eprintln!("ageband verify: {msg}");
+        ExitCode::from(2)
+    };
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(dir_file)
+        .and_then(|f| f.take(MAX_DIRECTORY_BYTES as u64 + 1).read_to_end(&mut bytes));
+    if let Err(e) = read {
+        return usage(format!("cannot read {}: {e}", dir_file.display()));
+    }
+    let directory = match Directory::parse(&bytes) {
+        Ok(d) => d,
+        Err(e) => return usage(format!("{}: {e}", dir_file.display())),
+    };
+    let Some(iss) = args.issuer.clone() else {
+        return usage("--blind-directory needs --issuer".into());
+    };
+    let trust = match TrustList::new(vec![
+        TrustedIssuer::pinned(iss, Vec::new()).with_blind_directory(directory),
+    ]) {
+        Ok(t) => t,
+        Err(e) => return usage(e.to_string()),
+    };
+    let request = match AgeRequest::any(args.aud.clone(), args.nonce.clone()) {
+        Ok(r) => r,
+        Err(e) => return usage(e.to_string()),
+    };
+    let clock: Arc<dyn Clock> = match args.at {
+        Some(at) => Arc::new(ManualClock::new(at)),
+        None => Arc::new(SystemClock),
+    };
+    let verifier = Verifier::from_trust_list(trust).with_clock(clock);
+    let parts: Vec<&str> = input.split_whitespace().collect();
+    report(verifier.verify_blind(&parts, &request))
 }
 
 fn read_input(path: &Path) -> std::io::Result<String> {
