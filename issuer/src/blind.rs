@@ -384,14 +384,14 @@ impl Issuer {
             .store
             .token_facts(&token_hash, now, USE_BLIND)?
             .ok_or(BlindError::InvalidToken)?;
-        let planned = match self.check_blind_request(&stored, body, now) {
+        let (facts, planned) = match self.check_blind_request(&stored, body, now) {
             Ok(p) => p,
             Err(e) => {
                 self.store.token_failed(&token_hash)?;
                 return Err(e);
             }
         };
-        let charges = self.blind_charges(&stored, &token_hash, &planned)?;
+        let charges = self.blind_charges(&facts, &token_hash, &planned);
         match self
             .store
             .redeem_blind(&token_hash, now, &charges, self.config.blind.tokens_per_month)?
@@ -413,7 +413,14 @@ impl Issuer {
         Ok(out)
     }
 
-    fn check_blind_request(&self, stored: &str, body: &[u8], now: u64) -> Result<Vec<Planned>, BlindError> {
+    /// Checks a batch against the facts stored under the access token; returns those facts
+    /// (parsed once, for the quota) and the planned requests.
+    fn check_blind_request(
+        &self,
+        stored: &str,
+        body: &[u8],
+        now: u64,
+    ) -> Result<(IssuanceFacts, Vec<Planned>), BlindError> {
         let invalid = |reason| BlindError::InvalidRequest { reason };
         let obj = json::parse_object(body, MAX_BLIND_BODY)
             .map_err(|_| invalid("body is not a strict JSON object"))?;
@@ -467,7 +474,7 @@ impl Issuer {
             }
             out.push(Planned { slot, key, request });
         }
-        Ok(out)
+        Ok((facts, out))
     }
 
     /// `(quota key, count, expires)` per (fact, month) of the batch, all floors together. The
@@ -475,13 +482,10 @@ impl Issuer {
     /// access token.
     fn blind_charges(
         &self,
-        stored: &str,
+        facts: &IssuanceFacts,
         token_hash: &[u8],
         planned: &[Planned],
-    ) -> Result<Vec<(Vec<u8>, u32, u64)>, BlindError> {
-        let facts = IssuanceFacts::from_stored(stored).ok_or(BlindError::Denied {
-            reason: "stored facts unreadable",
-        })?;
+    ) -> Vec<(Vec<u8>, u32, u64)> {
         let subject: Vec<u8> = match facts.blind_subject {
             Some(tag) => tag.to_vec(),
             None => token_hash.to_vec(),
@@ -490,7 +494,7 @@ impl Issuer {
         for p in planned {
             *counts.entry((p.slot.0, p.slot.2)).or_default() += 1;
         }
-        Ok(counts
+        counts
             .into_iter()
             .map(|((fact, month), n)| {
                 let key = self.hmac_parts(
@@ -499,7 +503,7 @@ impl Issuer {
                 );
                 (key, n, month.not_after())
             })
-            .collect())
+            .collect()
     }
 
     /// The `ageband_blind_tokens` member of the credential issuer metadata
