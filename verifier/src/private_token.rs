@@ -31,7 +31,7 @@ use zeroize::Zeroizing;
 use crate::error::VerifyError;
 use crate::outcome::AgeOutcome;
 use crate::request::AgeRequest;
-use crate::verify::{Verifier, lowest_acceptable_floor, min_floor_for};
+use crate::verify::{Verifier, lowest_acceptable_floor, min_floor_for, required_level};
 
 /// How long a gate nonce is accepted, seconds (blind-profile.md §12.5).
 pub const GATE_NONCE_LIFETIME: u64 = 300;
@@ -165,12 +165,10 @@ impl Gate {
         let trust = self.verifier.trust().snapshot();
         let policy = trust.issuer(&self.issuer).ok_or(GateError::UntrustedIssuer)?;
         let blind = policy.blind_issuer().ok_or(GateError::NoDirectory)?;
-        let required = self
-            .min_assurance
-            .map_or(policy.minimum(), |m| m.max(policy.minimum()));
         // The floor of the level, raised to the lowest one whose sources the policy all
-        // accepts; no such floor: the issuer's tokens cannot pass, no challenge.
-        let floor = min_floor_for(required)
+        // accepts; no such floor: the issuer's tokens cannot pass, no challenge. (As
+        // `effective_min_floor`, but saying which of the two failed.)
+        let floor = min_floor_for(required_level(policy, self.min_assurance))
             .ok_or(GateError::LevelUnreachable)?
             .max(lowest_acceptable_floor(policy).ok_or(GateError::UntrustedIssuer)?);
         let month = Month::containing(now).ok_or(GateError::NoLiveKey)?;

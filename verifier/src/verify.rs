@@ -179,9 +179,7 @@ impl Verifier {
         // 5: exactly one answer set; then the level a token can reach, then the floor from
         // which the policy accepts every source that can stand behind a token.
         check_blind_answer(&facts, request)?;
-        let required = request
-            .minimum()
-            .map_or(policy.minimum(), |m| m.max(policy.minimum()));
+        let required = required_level(policy, request.minimum());
         let level_floor = min_floor_for(required).ok_or(VerifyError::AssuranceTooLow {
             required,
             presented: Floor::Level3.assurance(),
@@ -296,9 +294,7 @@ impl Verifier {
                 presented: claims.source,
             });
         }
-        let required = request
-            .minimum()
-            .map_or(policy.minimum(), |m| m.max(policy.minimum()));
+        let required = required_level(policy, request.minimum());
         if claims.assurance < required {
             return Err(VerifyError::AssuranceTooLow {
                 required,
@@ -351,8 +347,16 @@ pub fn lowest_acceptable_floor(policy: &TrustedIssuer) -> Option<Floor> {
 /// [`lowest_acceptable_floor`]. `None` when the required level is above `standard` or no floor
 /// is acceptable: the issuer's tokens cannot answer.
 pub fn effective_min_floor(policy: &TrustedIssuer, min_assurance: Option<AssuranceLevel>) -> Option<Floor> {
-    let required = min_assurance.map_or(policy.minimum(), |m| m.max(policy.minimum()));
-    Some(min_floor_for(required)?.max(lowest_acceptable_floor(policy)?))
+    Some(min_floor_for(required_level(policy, min_assurance))?.max(lowest_acceptable_floor(policy)?))
+}
+
+/// The level an answer must reach: the larger of the request's `min_assurance` and the
+/// issuer policy's minimum.
+pub(crate) fn required_level(
+    policy: &TrustedIssuer,
+    min_assurance: Option<AssuranceLevel>,
+) -> AssuranceLevel {
+    min_assurance.map_or(policy.minimum(), |m| m.max(policy.minimum()))
 }
 
 /// The floor a blind token needs for `required`; `None` above `standard`, which no token
