@@ -256,6 +256,28 @@ fn offline_verify_exit_codes_and_inspect() {
     assert!(!o.stderr.is_empty());
     let o = Command::new(BIN).args(["verify", "--aud", "x"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "usage errors exit 2");
+    // The program's own usage errors, past clap: a key file that is not a JWK, a missing key
+    // file and a missing presentation exit 2 too, never 1 (a rejection) or 0.
+    let not_a_jwk = tmp.path().join("not-a-jwk.json");
+    std::fs::write(&not_a_jwk, b"{\"kty\":\"none\"}").unwrap();
+    let missing = tmp.path().join("missing");
+    for (jwk, presentation) in [(&not_a_jwk, &vp), (&missing, &vp), (&jwks, &missing)] {
+        let mut a = args(input["aud"].as_str().unwrap());
+        a[2] = jwk.to_str().unwrap().into();
+        *a.last_mut().unwrap() = presentation.to_str().unwrap().into();
+        let o = Command::new(BIN).args(&a).output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{a:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&o.stderr).starts_with("ageband verify: "),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
 
     let o = Command::new(BIN)
         .args(["inspect", vp.to_str().unwrap()])
@@ -346,6 +368,53 @@ fn offline_verify_of_a_blind_token_answer() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
+    let o = Command::new(BIN)
+        .args([
+            "verify",
+            "--blind-directory",
+            dir.to_str().unwrap(),
+            "--issuer-jwk",
+            dir.to_str().unwrap(),
+            "--issuer",
+            issuer["id"].as_str().unwrap(),
+            "--aud",
+            "a",
+            "--nonce",
+            "n",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--issuer-jwk"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // A directory file that is not an RFC 9578 directory: the program's usage error (exit 2).
+    let bad_dir = tmp.path().join("not-a-directory.json");
+    std::fs::write(&bad_dir, b"{}").unwrap();
+    let o = Command::new(BIN)
+        .args([
+            "verify",
+            "--blind-directory",
+            bad_dir.to_str().unwrap(),
+            "--issuer",
+            issuer["id"].as_str().unwrap(),
+            "--aud",
+            "a",
+            "--nonce",
+            "n",
+            tmp.path().join("tokens.txt").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).starts_with("ageband verify: "),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
