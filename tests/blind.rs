@@ -453,11 +453,17 @@ async fn a_platform_route_gated_with_the_private_token_header() {
     // The same header again: the token is spent and the nonce consumed.
     let (code, fresh, _) = get_with(Some(answer.header)).await;
     assert_eq!(code, 401);
-    assert!(fresh.is_some(), "a refusal carries a fresh challenge");
+    let fresh = fresh.expect("a refusal carries a challenge");
+    assert!(fresh.starts_with("PrivateToken "), "{fresh}");
+    assert_ne!(fresh, challenge, "a refusal carries a fresh challenge");
 
     // A 14-year-old holds no age_over_18 token: the wallet cannot answer, and spends nothing.
     let before = teen.status().blind_unused;
     let (_, challenge, _) = get_with(None).await;
-    assert!(ageband_wallet::private_token_header(&mut teen, &challenge.unwrap(), &origin, |_| true).is_err());
+    let refused = ageband_wallet::private_token_header(&mut teen, &challenge.unwrap(), &origin, |_| true);
+    assert!(
+        matches!(refused, Err(ageband_wallet::PrivateTokenError::NoToken { .. })),
+        "{refused:?}"
+    );
     assert_eq!(teen.status().blind_unused, before);
 }

@@ -131,12 +131,14 @@ impl BlindKeys {
 
     /// Generates the keys of the slots that have none (in parallel over the available cores;
     /// one key per slot is kept even if another process raced us: the UNIQUE slot constraint).
-    pub(crate) fn ensure(&self, slots: &[Slot], now: u64) -> Result<usize, KeyError> {
+    /// Returns every stored key row afterwards, read once when nothing was missing.
+    pub(crate) fn ensure(&self, slots: &[Slot], now: u64) -> Result<Vec<BlindKeyRow>, KeyError> {
         let _one_generator = self.generating.lock().map_err(|_| StoreError::Poisoned)?;
-        let have: Vec<Slot> = self.store.blind_keys()?.iter().filter_map(slot_of).collect();
+        let rows = self.store.blind_keys()?;
+        let have: Vec<Slot> = rows.iter().filter_map(slot_of).collect();
         let missing: Vec<Slot> = slots.iter().filter(|s| !have.contains(s)).copied().collect();
         if missing.is_empty() {
-            return Ok(0);
+            return Ok(rows);
         }
         let threads = std::thread::available_parallelism()
             .map_or(1, usize::from)
@@ -163,7 +165,7 @@ impl BlindKeys {
             r?;
         }
         tracing::info!(count = missing.len(), "blind-token keys generated");
-        Ok(missing.len())
+        Ok(self.store.blind_keys()?)
     }
 
     fn generate(&self, slot: &Slot, now: u64) -> Result<(), KeyError> {
@@ -206,11 +208,9 @@ impl BlindKeys {
         Ok(Some(sk))
     }
 
-    /// The directory entries of the given slots that have a key, in the slots' order.
-    pub(crate) fn directory_keys(&self, slots: &[Slot]) -> Result<Vec<DirectoryKey>, KeyError> {
-        let rows: HashMap<Slot, BlindKeyRow> = self
-            .store
-            .blind_keys()?
+    /// The directory entries of the given slots that have a key in `rows`, in the slots' order.
+    fn directory_keys(rows: Vec<BlindKeyRow>, slots: &[Slot]) -> Result<Vec<DirectoryKey>, KeyError> {
+        let rows: HashMap<Slot, BlindKeyRow> = rows
             .into_iter()
             .filter_map(|r| slot_of(&r).map(|s| (s, r)))
             .collect();
@@ -337,8 +337,8 @@ impl Issuer {
         }
         let now = self.now();
         let slots = self.blind_published_slots(now);
-        self.blind.ensure(&slots, now)?;
-        let keys = self.blind.directory_keys(&slots)?;
+        let rows = self.blind.ensure(&slots, now)?;
+        let keys = BlindKeys::directory_keys(rows, &slots)?;
         Directory::new(&self.blind_request_uri(), keys)
             .map_err(|_| BlindError::Internal(KeyError::Generate.into()))
     }
