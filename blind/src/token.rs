@@ -62,8 +62,10 @@ fn check_token_type(bytes: &[u8]) -> Result<(), Error> {
     }
 }
 
-/// A token (RFC 9577 §2.2 with the fields of RFC 9578 §6.3), type 0x0002 only.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A token (RFC 9577 §2.2 with the fields of RFC 9578 §6.3), type 0x0002 only. `Debug` prints
+/// only the (public) `token_key_id`: the nonce names the holder key and the authenticator makes
+/// the token spendable, so neither reaches a log line.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Token {
     /// Client nonce (ageband derives it from the holder key, DESIGN §9).
     pub nonce: [u8; 32],
@@ -73,6 +75,31 @@ pub struct Token {
     pub token_key_id: [u8; 32],
     /// The RSASSA-PSS signature over [`Token::input`].
     pub authenticator: [u8; NK],
+}
+
+impl core::fmt::Debug for Token {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Token")
+            .field("token_key_id", &HexId(&self.token_key_id))
+            .finish_non_exhaustive()
+    }
+}
+
+impl core::fmt::Debug for PendingToken {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PendingToken")
+            .field("token_key_id", &HexId(&self.token_key_id))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A public key id in lowercase hex, for `Debug`.
+pub(crate) struct HexId<'a>(pub(crate) &'a [u8; 32]);
+
+impl core::fmt::Debug for HexId<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
 }
 
 impl Token {
@@ -191,8 +218,8 @@ impl TokenResponse {
     }
 }
 
-/// The client's state between [`TokenRequest`] and [`TokenResponse`].
-#[derive(Debug)]
+/// The client's state between [`TokenRequest`] and [`TokenResponse`]. `Debug` prints only the
+/// `token_key_id` (the nonce is the future token's, the inverse unblinds it).
 pub struct PendingToken {
     nonce: [u8; 32],
     challenge_digest: [u8; 32],

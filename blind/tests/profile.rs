@@ -431,6 +431,14 @@ fn shape(member: &str) -> DirectoryError {
 // ---------------------------------------------------------------------------------------------
 // Issuance and presentation
 
+/// Whether a `Debug` string shows `bytes`: their first four as a derived array print
+/// (`[1, 2, 3, 4, …`) or in hex.
+fn shows(debug: &str, bytes: &[u8]) -> bool {
+    let list = format!("{:?}", &bytes[..4]);
+    let hex: String = bytes[..4].iter().map(|b| format!("{b:02x}")).collect();
+    debug.contains(list.trim_end_matches(']')) || debug.contains(&hex)
+}
+
 #[test]
 fn issue_present_verify() {
     let t = issue(0);
@@ -444,10 +452,11 @@ fn issue_present_verify() {
         TokenChallenge::ageband(ISSUER).unwrap().digest()
     );
     let debug = format!("{t:?}");
-    assert!(
-        !debug.contains(&format!("{:?}", t.expose_holder_secret()[0..4].to_vec())),
-        "{debug}"
-    );
+    assert!(!shows(&debug, &t.expose_holder_secret()[..]), "{debug}");
+    assert!(!shows(&debug, &t.token().nonce), "{debug}");
+    let token_debug = format!("{:?}", t.token());
+    assert!(!shows(&token_debug, &t.token().nonce), "{token_debug}");
+    assert!(!shows(&token_debug, &t.token().authenticator), "{token_debug}");
     assert!(
         debug.starts_with("BlindToken { fact: age_over_16, floor: Level3, month: 2026-12"),
         "{debug}"
@@ -456,6 +465,15 @@ fn issue_present_verify() {
     assert!(t.is_live(now()));
     assert!(!t.is_live(month().not_after()));
     let p = t.present(NONCE, AUDIENCE).unwrap();
+    let debug = format!("{p:?}");
+    for secret in [
+        &p.token.nonce[..],
+        &p.token.authenticator,
+        &p.holder_key,
+        &p.binding_sig,
+    ] {
+        assert!(!shows(&debug, secret), "{debug}");
+    }
     let compact = p.encode();
     assert_eq!(compact.len(), 604);
     assert_eq!(BlindPresentation::parse(&compact).unwrap(), p);

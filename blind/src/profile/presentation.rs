@@ -46,8 +46,9 @@ pub enum PresentationError {
 }
 
 /// A presentation (blind-profile.md §7): an unused token, the holder key whose hash is its nonce,
-/// and the holder-binding signature over the verifier's nonce and audience.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// and the holder-binding signature over the verifier's nonce and audience. `Debug` prints only
+/// the token's (public) key id: the nonce and holder key link presentations of one holder.
+#[derive(Clone, PartialEq, Eq)]
 pub struct BlindPresentation {
     /// The RFC 9578 token.
     pub token: Token,
@@ -55,6 +56,14 @@ pub struct BlindPresentation {
     pub holder_key: [u8; HOLDER_KEY_LEN],
     /// ES256 signature r ‖ s over [`binding_message`].
     pub binding_sig: [u8; 64],
+}
+
+impl std::fmt::Debug for BlindPresentation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlindPresentation")
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BlindPresentation {
