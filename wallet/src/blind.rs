@@ -1085,21 +1085,60 @@ mod tests {
             vec![(f("age_over_13"), Floor::Level2, m("2026-11"))]
         );
         assert!(parse_slots(None).is_none());
-        for bad in [
-            json!({}),
-            json!([{"fact": "age_over_14", "floor": 2, "month": "2026-11"}]),
-            json!([{"fact": "age_over_13", "floor": 1, "month": "2026-11"}]),
-            json!([{"fact": "age_over_13", "floor": "2", "month": "2026-11"}]),
-            json!([{"fact": "age_over_13", "floor": 2, "month": "2026-13"}]),
-            json!([{"fact": "age_over_13", "floor": 2, "month": "2026-11", "x": 1}]),
-            json!([{"fact": "age_over_13", "floor": 2, "month": "2026-11"},
-                   {"fact": "age_over_13", "floor": 2, "month": "2026-11"}]),
-            Value::Array(vec![
-                json!({"fact": "age_over_13", "floor": 2, "month": "2026-11"});
-                49
-            ]),
+        // One more distinct slot than a directory holds: refused for its length alone (the
+        // slots are distinct, so no other rule refuses it).
+        let distinct = |n: usize| -> Value {
+            let all: Vec<Value> = (0..)
+                .flat_map(|mo| {
+                    BlindFact::all().into_iter().flat_map(move |fa| {
+                        Floor::ALL.into_iter().map(move |fl| {
+                            json!({"fact": fa.name(), "floor": fl.number(),
+                                   "month": m("2026-11").plus(mo).unwrap().to_string()})
+                        })
+                    })
+                })
+                .take(n)
+                .collect();
+            Value::Array(all)
+        };
+        assert_eq!(
+            parse_slots(Some(&distinct(MAX_SLOTS))).unwrap().unwrap().len(),
+            MAX_SLOTS
+        );
+        for (bad, reason) in [
+            (json!({}), "not an array"),
+            (
+                json!([{"fact": "age_over_14", "floor": 2, "month": "2026-11"}]),
+                "a slot's fact is not one of the six facts",
+            ),
+            (
+                json!([{"fact": "age_over_13", "floor": 1, "month": "2026-11"}]),
+                "a slot's floor is not 2 or 3",
+            ),
+            (
+                json!([{"fact": "age_over_13", "floor": "2", "month": "2026-11"}]),
+                "a slot's floor is not 2 or 3",
+            ),
+            (
+                json!([{"fact": "age_over_13", "floor": 2, "month": "2026-13"}]),
+                "a slot's month is not YYYY-MM",
+            ),
+            (
+                json!([{"fact": "age_over_13", "floor": 2, "month": "2026-11", "x": 1}]),
+                "a slot is not an object of exactly fact, floor and month",
+            ),
+            (
+                json!([{"fact": "age_over_13", "floor": 2, "month": "2026-11"},
+                       {"fact": "age_over_13", "floor": 2, "month": "2026-11"}]),
+                "a slot is listed twice",
+            ),
+            (distinct(MAX_SLOTS + 1), "more slots than a directory can hold"),
         ] {
-            assert!(parse_slots(Some(&bad)).unwrap().is_err(), "{bad}");
+            assert_eq!(
+                parse_slots(Some(&bad)).unwrap(),
+                Err(BlindEnrolError::Slots { reason }),
+                "{bad}"
+            );
         }
     }
 
