@@ -15,7 +15,7 @@ use ageband_core::json as strict_json;
 use ageband_core::rng::{OsRng, random_b64};
 
 use super::AppState;
-use super::sessions::{PendingSession, SessionError, SessionStatus};
+use super::sessions::{ID_LEN, PendingSession, SessionError, SessionStatus};
 use crate::error::VerifyError;
 use crate::openid4vp::{AuthorizationRequest, BlindOffer, VpAnswer, answer_from_vp_token, client_id_for};
 use crate::outcome::{AgeOutcome, Profile};
@@ -236,9 +236,9 @@ fn random_id() -> Result<String, AppError> {
     })
 }
 
-/// A session id is 22 base64url characters; anything else cannot name a session.
+/// A session id is [`ID_LEN`] base64url characters; anything else cannot name a session.
 fn valid_id(id: &str) -> bool {
-    id.len() == 22
+    id.len() == ID_LEN
         && id
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
@@ -321,7 +321,7 @@ pub(super) async fn create_session(
                 "temporarily_unavailable",
                 "too many open sessions",
             ),
-            // Our own ids are always 22 characters.
+            // Our own ids are always `ID_LEN` characters.
             _ => AppError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
@@ -529,9 +529,7 @@ pub(super) async fn direct_post(
                     kind,
                 ));
             }
-            let mut err = AppError::bad_request(kind);
-            err.kind = None;
-            Err(err)
+            Err(AppError::bad_request(kind))
         }
     }
 }
