@@ -170,14 +170,7 @@ async fn blind_answers_cannot_be_replayed_or_reused() {
     sys.enrol(&mut w, Kind::IdToken, sys.born(14), None, 1).await;
     let session = sys.create_session(0, &json!({"band": [13, 16, 18]})).await;
     let link = session["link"].as_str().unwrap().to_owned();
-    let url = url::Url::parse(&link).unwrap();
-    let param = |k: &str| {
-        url.query_pairs()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.into_owned())
-            .unwrap()
-    };
-    let (nonce, client_id) = (param("nonce"), param("client_id"));
+    let (nonce, client_id) = (query_param(&link, "nonce"), query_param(&link, "client_id"));
     ageband_wallet::present(&mut w, &link, |_| true).await.unwrap();
     let sent = blind_answers(&sys.seen(0)[0]);
     assert_eq!(sent.len(), 2);
@@ -207,13 +200,7 @@ async fn blind_answers_cannot_be_replayed_or_reused() {
     // Into a new session at the other verifier: bound to the first session's nonce.
     let s2 = sys.create_session(1, &json!({"band": [13, 16, 18]})).await;
     let id2 = s2["id"].as_str().unwrap();
-    let state2 = url::Url::parse(s2["link"].as_str().unwrap())
-        .unwrap()
-        .query_pairs()
-        .find(|(n, _)| n == "state")
-        .unwrap()
-        .1
-        .into_owned();
+    let state2 = query_param(s2["link"].as_str().unwrap(), "state");
     let r = sys
         .http
         .post(format!("{}/v1/sessions/{id2}/response", sys.verifiers[1].url))

@@ -6,7 +6,7 @@
 mod common;
 
 use ageband_core::age::Date;
-use common::{DAY, Kind, System, T0, presentation_of};
+use common::{DAY, Kind, System, T0, presentation_of, query_param};
 use serde_json::{Value, json};
 
 fn level(kind: Kind) -> (&'static str, &'static str) {
@@ -242,14 +242,6 @@ async fn post_response(sys: &System, v: usize, session: &Value, vp_token: &str) 
         .unwrap();
     assert!(r.status().is_client_error(), "{}", r.status());
     sys.status(v, session["id"].as_str().unwrap()).await
-}
-
-fn query_param(link: &str, name: &str) -> String {
-    let url = url::Url::parse(link).unwrap();
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

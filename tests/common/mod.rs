@@ -472,6 +472,15 @@ impl std::io::Write for Sink {
     }
 }
 
+/// The value of the query parameter `name` of `link` (an `openid4vp://` link or URL).
+pub fn query_param(link: &str, name: &str) -> String {
+    let url = url::Url::parse(link).unwrap();
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
 /// The one presentation inside a `vp_token` form value `{"age":["…"]}`.
 pub fn presentation_of(vp_token: &str) -> String {
     let v: Value = serde_json::from_str(vp_token).unwrap();
