@@ -164,8 +164,9 @@ impl Verifier {
         {
             return Err(B::WrongChallenge.into());
         }
-        // 4: the facts of the keys, none twice.
+        // 4: the facts (and floors) of the keys, none twice.
         let mut facts: Vec<BlindFact> = Vec::with_capacity(parsed.len());
+        let mut floors: Vec<Floor> = Vec::with_capacity(parsed.len());
         for p in parsed {
             let key = issuer
                 .directory()
@@ -175,6 +176,7 @@ impl Verifier {
                 return Err(VerifyError::ClaimSetMismatch);
             }
             facts.push(key.fact());
+            floors.push(key.floor());
         }
         // 5: exactly one answer set; then the level a token can reach, then the floor from
         // which the policy accepts every source that can stand behind a token.
@@ -186,12 +188,7 @@ impl Verifier {
         })?;
         let Some(source_floor) = lowest_acceptable_floor(policy) else {
             // No floor will do: refused before anything is spent or the nonce consumed.
-            let floor = parsed
-                .iter()
-                .filter_map(|p| issuer.directory().key_by_id(&p.token.token_key_id))
-                .map(|k| k.floor())
-                .min()
-                .unwrap_or(Floor::Level3);
+            let floor = floors.iter().copied().min().unwrap_or(Floor::Level3);
             return Err(VerifyError::FloorSourceNotAccepted {
                 floor: floor.number(),
             });
@@ -228,11 +225,7 @@ impl Verifier {
         // 8: the policy must accept every source that can stand behind the floors presented.
         // Check 6 asked for at least `lowest_acceptable_floor`, so this cannot fail; it stays
         // as a defence should the two ever drift apart.
-        for p in parsed {
-            let floor = issuer
-                .directory()
-                .key_by_id(&p.token.token_key_id)
-                .map_or(lowest, |k| k.floor());
+        for &floor in &floors {
             let refused = Source::ALL
                 .iter()
                 .any(|&s| Floor::of_source(s).is_some_and(|f| f >= floor) && !policy.accepts(s));
