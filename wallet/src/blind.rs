@@ -798,16 +798,13 @@ pub fn private_token_header(
     }
     let now = wallet.now();
     let month = Month::containing(now);
-    let of_issuer = |issuer: &str| TokenChallenge::for_issuer_url(issuer).is_ok_and(|ch| ch == c.challenge);
-    let issuers: Vec<String> = {
-        let mut v: Vec<String> = wallet
-            .raw_blind()
-            .iter()
-            .filter(|t| of_issuer(&t.issuer))
-            .map(|t| t.issuer.clone())
-            .collect();
-        v.sort();
+    // The issuers whose ageband challenge this is: each distinct issuer's challenge is built
+    // once, not once per stored token.
+    let issuers: Vec<&str> = {
+        let mut v: Vec<&str> = wallet.raw_blind().iter().map(|t| t.issuer.as_str()).collect();
+        v.sort_unstable();
         v.dedup();
+        v.retain(|issuer| TokenChallenge::for_issuer_url(issuer).is_ok_and(|ch| ch == c.challenge));
         v
     };
     if issuers.is_empty() {
@@ -815,7 +812,7 @@ pub fn private_token_header(
     }
     // The platform's token-key must be the pinned key of (fact, min floor, this month) when the
     // wallet knows that slot.
-    for issuer in &issuers {
+    for &issuer in &issuers {
         let pinned = month.and_then(|m| wallet.pinned_key(issuer, c.fact, c.min_floor, m));
         if pinned.is_some_and(|k| k != c.token_key_id) {
             return Err(PrivateTokenError::KeyMismatch);
@@ -825,7 +822,7 @@ pub fn private_token_header(
         .raw_blind()
         .iter()
         .enumerate()
-        .filter(|(_, t)| of_issuer(&t.issuer))
+        .filter(|(_, t)| issuers.binary_search(&t.issuer.as_str()).is_ok())
         .filter_map(|(i, t)| t.slot().map(|(f, fl, m)| (i, f, fl, m)))
         .filter(|&(_, f, fl, m)| f == c.fact && fl >= c.min_floor && m.is_live(now))
         .map(|(i, _, fl, m)| (i, fl, m))
@@ -841,10 +838,9 @@ pub fn private_token_header(
     if floor == c.min_floor && stored.token_key_id()? != c.token_key_id {
         return Err(PrivateTokenError::KeyMismatch);
     }
-    let issuer = stored.issuer.clone();
     let summary = TokenSummary {
         audience: audience.to_owned(),
-        issuer: issuer.clone(),
+        issuer: stored.issuer.clone(),
         fact: c.fact,
         floor,
         month: key_month,
