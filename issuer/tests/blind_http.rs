@@ -149,7 +149,9 @@ async fn blind_issuance_over_loopback() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["cache-control"], "no-store");
     let answer: Value = res.json().await.unwrap();
-    for (r, resp) in holders.into_iter().zip(answer["responses"].as_array().unwrap()) {
+    let responses = answer["responses"].as_array().unwrap();
+    assert_eq!(responses.len(), holders.len(), "{answer}");
+    for (r, resp) in holders.into_iter().zip(responses) {
         let (f, floor, m) = r.slot();
         let key = directory.key_for(f, floor, m).unwrap();
         let bytes = b64::decode(resp["token_response"].as_str().unwrap(), 256).unwrap();

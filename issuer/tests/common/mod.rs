@@ -148,6 +148,7 @@ impl Harness {
             .issuer
             .credential_request(Some(&token.access_token), body.as_bytes())
             .unwrap();
+        assert_eq!(creds.len(), n, "one credential per proof");
         creds.into_iter().zip(holders).collect()
     }
 
