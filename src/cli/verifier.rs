@@ -162,10 +162,6 @@ pub struct VerifyArgs {
 /// Runs `ageband verify`: prints the outcome as one JSON object and exits 0; prints the reason
 /// to stderr and exits 1 on rejection; exits 2 on usage errors (unreadable or invalid inputs).
 pub fn verify(args: VerifyArgs) -> ExitCode {
-    let usage = |msg: String| {
-        eprintln!("ageband verify: {msg}");
-        ExitCode::from(2)
-    };
     let presentation = match read_input(&args.presentation) {
         Ok(p) => p,
         Err(e) => return usage(format!("cannot read {}: {e}", args.presentation.display())),
@@ -197,14 +193,26 @@ pub fn verify(args: VerifyArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return usage(e.to_string()),
     };
-    let clock: Arc<dyn Clock> = match args.at {
-        Some(at) => Arc::new(ManualClock::new(at)),
-        None => Arc::new(SystemClock),
-    };
     let verifier = Verifier::from_trust_list(trust)
-        .with_clock(clock)
+        .with_clock(args.clock())
         .with_vct(args.vct.clone());
     report(verifier.verify(presentation, &request))
+}
+
+/// A usage error of `ageband verify` (unreadable or invalid input): the message, exit 2.
+fn usage(msg: String) -> ExitCode {
+    eprintln!("ageband verify: {msg}");
+    ExitCode::from(2)
+}
+
+impl VerifyArgs {
+    /// The clock of the check: `--at` if given, else the system clock.
+    fn clock(&self) -> Arc<dyn Clock> {
+        match self.at {
+            Some(at) => Arc::new(ManualClock::new(at)),
+            None => Arc::new(SystemClock),
+        }
+    }
 }
 
 /// Prints the outcome (exit 0) or the reason (exit 1).
@@ -232,10 +240,6 @@ fn report(result: Result<ageband_verifier::AgeOutcome, ageband_verifier::VerifyE
 /// `ageband verify --blind-directory FILE --issuer ISS …`: one or two blind presentations.
 fn verify_blind(args: &VerifyArgs, dir_file: &Path, input: &str) -> ExitCode {
     use ageband_verifier::blind::{Directory, MAX_DIRECTORY_BYTES};
-    let usage = |msg: String| {
-        eprintln!("ageband verify: {msg}");
-        ExitCode::from(2)
-    };
     let mut bytes = Vec::new();
     let read = std::fs::File::open(dir_file)
         .and_then(|f| f.take(MAX_DIRECTORY_BYTES as u64 + 1).read_to_end(&mut bytes));
@@ -259,11 +263,7 @@ fn verify_blind(args: &VerifyArgs, dir_file: &Path, input: &str) -> ExitCode {
         Ok(r) => r,
         Err(e) => return usage(e.to_string()),
     };
-    let clock: Arc<dyn Clock> = match args.at {
-        Some(at) => Arc::new(ManualClock::new(at)),
-        None => Arc::new(SystemClock),
-    };
-    let verifier = Verifier::from_trust_list(trust).with_clock(clock);
+    let verifier = Verifier::from_trust_list(trust).with_clock(args.clock());
     let parts: Vec<&str> = input.split_whitespace().collect();
     report(verifier.verify_blind(&parts, &request))
 }
