@@ -451,7 +451,7 @@ async fn enrol_blind_inner(
             "month": month.to_string(),
             "token_request": b64::encode(req.request().to_bytes()),
         }));
-        pending.push(req);
+        pending.push((req, key));
     }
     let body = json!({ "requests": list }).to_string();
     let answer = http::json_object(
@@ -476,7 +476,7 @@ async fn enrol_blind_inner(
         });
     }
     let mut stored = Vec::with_capacity(pending.len());
-    for (index, (req, r)) in pending.into_iter().zip(responses).enumerate() {
+    for (index, ((req, key), r)) in pending.into_iter().zip(responses).enumerate() {
         let raw = r
             .as_object()
             .filter(|o| o.len() == 1)
@@ -493,12 +493,6 @@ async fn enrol_blind_inner(
             index,
             kind: "wrong_length",
         })?;
-        let (fact, floor, month) = req.slot();
-        let key = directory
-            .key_for(fact, floor, month)
-            .ok_or(BlindEnrolError::Slots {
-                reason: "a slot has no key",
-            })?;
         let token = req.finalize(key, &response).map_err(|e| BlindEnrolError::Token {
             index,
             kind: e.kind(),
