@@ -465,11 +465,10 @@ impl Issuer {
         if obj.contains_key("credential_identifier") {
             return Err(invalid("credential_identifier is not supported"));
         }
-        if let Some(k) = obj
+        if obj
             .keys()
-            .find(|k| !matches!(k.as_str(), "credential_configuration_id" | "proofs"))
+            .any(|k| !matches!(k.as_str(), "credential_configuration_id" | "proofs"))
         {
-            let _ = k;
             return Err(invalid("unknown member"));
         }
         match obj.get("credential_configuration_id") {
