@@ -300,18 +300,25 @@ fn bearer(headers: &HeaderMap) -> Option<zeroize::Zeroizing<String>> {
         .map(|(_, t)| zeroize::Zeroizing::new(t.trim().to_owned()))
 }
 
+/// The bearer token of a JSON endpoint; a token sent with another content type is refused
+/// with `invalid` (a missing token is left to the engine: `invalid_token`).
+fn json_bearer<E: Into<AppError>>(
+    headers: &HeaderMap,
+    invalid: impl FnOnce(&'static str) -> E,
+) -> Result<Option<zeroize::Zeroizing<String>>, AppError> {
+    let token = bearer(headers);
+    if token.is_some() && !has_type(headers, "application/json") {
+        return Err(invalid("content type must be application/json").into());
+    }
+    Ok(token)
+}
+
 async fn credential(
     State(issuer): State<Arc<Issuer>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let token = bearer(&headers);
-    if token.is_some() && !has_type(&headers, "application/json") {
-        return Err(CredentialError::InvalidRequest {
-            reason: "content type must be application/json",
-        }
-        .into());
-    }
+    let token = json_bearer(&headers, |reason| CredentialError::InvalidRequest { reason })?;
     let creds =
         blocking(move || issuer.credential_request(token.as_deref().map(String::as_str), &body)).await??;
     let list: Vec<Value> = creds.into_iter().map(|c| json!({"credential": c})).collect();
@@ -323,13 +330,7 @@ async fn blind_token_request(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let token = bearer(&headers);
-    if token.is_some() && !has_type(&headers, "application/json") {
-        return Err(BlindError::InvalidRequest {
-            reason: "content type must be application/json",
-        }
-        .into());
-    }
+    let token = json_bearer(&headers, |reason| BlindError::InvalidRequest { reason })?;
     let responses =
         blocking(move || issuer.blind_token_request(token.as_deref().map(String::as_str), &body)).await??;
     let list: Vec<Value> = responses
