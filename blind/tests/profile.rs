@@ -584,6 +584,20 @@ fn verifier_rejections() {
     assert_eq!(kind(&compact, &short, now()), "invalid_query");
     let no_aud = BlindQuery { audience: "", ..q };
     assert_eq!(kind(&compact, &no_aud, now()), "invalid_query");
+    let long = [7u8; 65];
+    let long_nonce = BlindQuery {
+        verifier_nonce: &long,
+        ..q
+    };
+    assert_eq!(kind(&compact, &long_nonce, now()), "invalid_query");
+    let long_aud = "a".repeat(513);
+    let long_aud = BlindQuery {
+        audience: &long_aud,
+        ..q
+    };
+    assert_eq!(kind(&compact, &long_aud, now()), "invalid_query");
+    // The query is checked before the presentation is parsed.
+    assert_eq!(kind("", &short, now()), "invalid_query");
 
     // Binding signature by another key, for the same message: the token's key stays.
     let (other, other_point) = other_holder();

@@ -224,15 +224,19 @@ pub fn token_nonce_for(holder_key: &[u8; HOLDER_KEY_LEN]) -> [u8; 32] {
     out
 }
 
+/// Whether the verifier nonce is 16..=64 bytes and the audience 1..=512 bytes (the bounds of
+/// [`binding_message`]).
+pub(crate) fn query_in_range(verifier_nonce: &[u8], audience: &str) -> bool {
+    (MIN_VERIFIER_NONCE..=MAX_VERIFIER_NONCE).contains(&verifier_nonce.len())
+        && (1..=MAX_AUDIENCE).contains(&audience.len())
+}
+
 /// The message the holder binding signs (blind-profile.md §7.1):
 /// `"ageband/blind-presentation/v1" ‖ u16(len nonce) ‖ nonce ‖ u16(len audience) ‖ audience ‖
 /// SHA-256(token)`. `None` if the nonce is not 16..=64 bytes or the audience not 1..=512 bytes.
 #[must_use]
 pub fn binding_message(verifier_nonce: &[u8], audience: &str, token: &[u8; TOKEN_LEN]) -> Option<Vec<u8>> {
-    if !(MIN_VERIFIER_NONCE..=MAX_VERIFIER_NONCE).contains(&verifier_nonce.len())
-        || audience.is_empty()
-        || audience.len() > MAX_AUDIENCE
-    {
+    if !query_in_range(verifier_nonce, audience) {
         return None;
     }
     let mut msg =

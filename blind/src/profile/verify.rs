@@ -3,7 +3,9 @@
 use ageband_core::age::AssuranceLevel;
 use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 
-use super::presentation::{BlindPresentation, PresentationError, binding_message, token_nonce_for};
+use super::presentation::{
+    BlindPresentation, PresentationError, binding_message, query_in_range, token_nonce_for,
+};
 use super::{BlindFact, ChallengeError, Directory, Floor, Month, SpentSet, TokenChallenge};
 
 /// Why a blind presentation was refused (blind-profile.md §9.1; the checks run in this order).
@@ -185,14 +187,11 @@ pub fn verify_blind(
 }
 
 fn check_query(query: &BlindQuery<'_>) -> Result<(), BlindVerifyError> {
-    // binding_message applies the same bounds; any token will do for the check.
-    binding_message(
-        query.verifier_nonce,
-        query.audience,
-        &[0; crate::token::TOKEN_LEN],
-    )
-    .map(|_| ())
-    .ok_or(BlindVerifyError::InvalidQuery)
+    if query_in_range(query.verifier_nonce, query.audience) {
+        Ok(())
+    } else {
+        Err(BlindVerifyError::InvalidQuery)
+    }
 }
 
 /// The checks of blind-profile.md §9.1 on a parsed presentation (for instance from
