@@ -643,11 +643,7 @@ pub(crate) fn select(
     type Rank = (AssuranceLevel, std::cmp::Reverse<u64>);
     let mut best: Option<(usize, Vec<Predicate>, Rank)> = None;
     for (index, c) in wallet.usable() {
-        let held: BTreeMap<Threshold, bool> = c
-            .predicates
-            .iter()
-            .filter_map(|(t, v)| Threshold::new(*t).ok().map(|t| (t, *v)))
-            .collect();
+        let held = c.thresholds();
         let fitting = request
             .answer_sets
             .iter()

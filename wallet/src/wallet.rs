@@ -92,12 +92,18 @@ impl StoredCredential {
             source: self.source,
             issued_at: Date::from_unix_seconds(self.iat),
             expires_at: Date::from_unix_seconds(self.exp),
-            predicates: self
-                .predicates
-                .iter()
-                .filter_map(|(t, v)| Threshold::new(*t).ok().map(|t| (t, *v)))
-                .collect(),
+            predicates: self.thresholds(),
         }
+    }
+
+    /// The predicates keyed by [`Threshold`] (what [`choose_claim_set`] matches against).
+    ///
+    /// [`choose_claim_set`]: ageband_core::age::choose_claim_set
+    pub(crate) fn thresholds(&self) -> BTreeMap<Threshold, bool> {
+        self.predicates
+            .iter()
+            .filter_map(|(t, v)| Threshold::new(*t).ok().map(|t| (t, *v)))
+            .collect()
     }
 }
 
