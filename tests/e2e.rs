@@ -355,6 +355,7 @@ async fn outcome_and_session_carry_nothing_but_the_answer() {
     let mut w = sys.wallet("minimal");
     let birth = sys.born(15);
     sys.enrol(&mut w, Kind::IdToken, birth, None, 1).await;
+    let subject = sys.last_subject();
     let (status, _) = sys.ask(0, json!({"band": [13, 16, 18]}), &mut w).await;
     let outcome = status["outcome"].as_object().unwrap();
     let mut keys: Vec<&str> = outcome.keys().map(String::as_str).collect();
@@ -403,12 +404,14 @@ async fn outcome_and_session_carry_nothing_but_the_answer() {
         assert!(!text.contains(s.as_str()), "the session status leaks {s}");
     }
 
-    // The issuer's database holds no birth date, in any spelling.
+    // The issuer's database holds no birth date, in any spelling, nor the identity provider's
+    // subject identifier.
     let spellings = [
         birth.to_string(),
         birth.to_string().replace('-', ""),
         format!("{:02}/{:02}/{}", birth.day(), birth.month(), birth.year()),
         birth.unix_seconds().to_string(),
+        subject,
     ];
     for entry in std::fs::read_dir(sys.issuer_dir.path()).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();

@@ -221,6 +221,12 @@ impl System {
         )
     }
 
+    /// The subject identifier (`sub`) of the latest id_token or check assertion.
+    pub fn last_subject(&self) -> String {
+        let n = self.next_subject.load(std::sync::atomic::Ordering::SeqCst);
+        format!("person-{}", n.checked_sub(1).expect("a subject was issued"))
+    }
+
     /// Enrols `wallet` with evidence of `kind` for someone born on `birth`.
     pub async fn enrol(
         &self,
