@@ -445,10 +445,22 @@ async fn blind_session_vectors_replay_and_are_fresh() {
             Ok(o) => assert_eq!((expect, o), ("ok", &stored["outcome"]), "{}", c.name),
             Err(k) => assert_eq!(k, expect, "{}", c.name),
         }
-        if let Some(VpAnswer::Blind(tokens)) = answer_from_vp_token(stored["vp_token"].as_str().unwrap()) {
+        let over_http = if let Some(VpAnswer::Blind(tokens)) =
+            answer_from_vp_token(stored["vp_token"].as_str().unwrap())
+        {
             let http = http_result(&stored, &tokens).await;
             assert_eq!(http, lib, "{} over HTTP", c.name);
-        }
+            true
+        } else {
+            false
+        };
+        // Every well-formed answer is replayed over HTTP too, not skipped by the shape check.
+        assert_eq!(
+            over_http,
+            matches!(c.shape, Shape::Blind),
+            "{}: replayed over HTTP",
+            c.name
+        );
         seen += 1;
     }
     // No file in the folder that no case generates.
