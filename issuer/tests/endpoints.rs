@@ -329,6 +329,20 @@ async fn credential_endpoint_errors() {
         "invalid_token",
     );
 
+    // A bearer token with a body that is not declared JSON: refused before the engine.
+    assert_error(
+        call(
+            &h.issuer,
+            "POST",
+            "/credential",
+            &[("authorization", auth.as_str())],
+            credential_body(&[good.clone()]),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_credential_request",
+    );
+
     let a = Some(auth.as_str());
     assert_error(
         post(a, "{".into()).await,
