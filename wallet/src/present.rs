@@ -825,14 +825,7 @@ fn dcql_sets(dcql: &Value) -> Result<DcqlParts, RequestError> {
     let mut by_id: BTreeMap<&str, Predicate> = BTreeMap::new();
     let mut in_order = Vec::with_capacity(claims.len());
     for claim in claims {
-        let path = claim.get("path").ok_or(invalid("claim without path"))?;
-        let threshold = match path.as_array().map(Vec::as_slice) {
-            Some([Value::String(name)]) => Threshold::from_claim_name(name),
-            _ => None,
-        }
-        .ok_or_else(|| RequestError::NonAgeClaim {
-            path: path.to_string().chars().take(100).collect(),
-        })?;
+        let threshold = claim_path(claim, Threshold::from_claim_name)?;
         let value = match claim.get("values").and_then(Value::as_array).map(Vec::as_slice) {
             Some([Value::Bool(b)]) => *b,
             _ => {
@@ -913,6 +906,22 @@ fn dcql_sets(dcql: &Value) -> Result<DcqlParts, RequestError> {
     Ok((id.to_owned(), sets, blind, true))
 }
 
+/// A DCQL claim query's `path`, which must be one claim name that `parse` accepts (an
+/// `age_over_NN` predicate, or a blind fact).
+fn claim_path<T>(claim: &Value, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, RequestError> {
+    let path = claim.get("path").ok_or(RequestError::Invalid {
+        name: "dcql_query",
+        reason: "claim without path",
+    })?;
+    match path.as_array().map(Vec::as_slice) {
+        Some([Value::String(name)]) => parse(name),
+        _ => None,
+    }
+    .ok_or_else(|| RequestError::NonAgeClaim {
+        path: path.to_string().chars().take(100).collect(),
+    })
+}
+
 /// Parses the blind credential query (blind-profile.md §12.4).
 fn blind_query(q: &Value) -> Result<BlindRequest, RequestError> {
     let invalid = |reason| RequestError::Invalid {
@@ -967,14 +976,7 @@ fn blind_query(q: &Value) -> Result<BlindRequest, RequestError> {
         .ok_or(invalid("the blind query's claims are not 1 to 6 facts"))?;
     let mut by_id: BTreeMap<&str, BlindFact> = BTreeMap::new();
     for claim in claims {
-        let path = claim.get("path").ok_or(invalid("claim without path"))?;
-        let fact = match path.as_array().map(Vec::as_slice) {
-            Some([Value::String(name)]) => BlindFact::from_name(name),
-            _ => None,
-        }
-        .ok_or_else(|| RequestError::NonAgeClaim {
-            path: path.to_string().chars().take(100).collect(),
-        })?;
+        let fact = claim_path(claim, BlindFact::from_name)?;
         if claim.get("values").is_some() {
             return Err(RequestError::Unsupported {
                 what: "values in a blind-token claim query",
