@@ -5,7 +5,7 @@ use ageband_core::b64;
 use ring::digest::{SHA256, digest};
 
 use super::{LABEL_NONCE, LABEL_PRESENTATION};
-use crate::token::{TOKEN_LEN, TOKEN_TYPE, Token};
+use crate::token::{TOKEN_LEN, Token};
 
 /// Length of a compressed SEC1 P-256 public key.
 pub const HOLDER_KEY_LEN: usize = 33;
@@ -192,15 +192,11 @@ fn unquote(raw: &str) -> Result<&str, PresentationError> {
 
 fn parse_token_b64(t: &str) -> Result<Token, PresentationError> {
     let bytes = b64::decode(t, MAX_TOKEN_DECODE).map_err(|_| PresentationError::Malformed)?;
-    match bytes.as_slice() {
-        [a, b, ..] if u16::from_be_bytes([*a, *b]) == TOKEN_TYPE => {}
-        [_, _, ..] => return Err(PresentationError::WrongTokenType),
-        _ => return Err(PresentationError::WrongTokenLength),
-    }
-    if bytes.len() != TOKEN_LEN {
-        return Err(PresentationError::WrongTokenLength);
-    }
-    Token::from_bytes(&bytes).map_err(|_| PresentationError::Malformed)
+    // Token::from_bytes checks the type first, then the length (UnexpectedInputSize).
+    Token::from_bytes(&bytes).map_err(|e| match e {
+        crate::Error::WrongTokenType => PresentationError::WrongTokenType,
+        _ => PresentationError::WrongTokenLength,
+    })
 }
 
 fn parse_binding_parts(k: &str, sig: &str) -> Result<([u8; HOLDER_KEY_LEN], [u8; 64]), PresentationError> {
