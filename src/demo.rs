@@ -47,16 +47,27 @@ struct Person {
 
 /// The running services.
 struct Services {
+    /// The demo identity provider; its URL is its `iss`.
     idp: Arc<DemoIdp>,
-    idp_url: String,
     issuer_url: String,
     verifier_url: String,
-    /// An adults-only page gated by the `PrivateToken` header (the verifier library embedded).
-    gated_url: String,
+    /// The origin of a platform whose adults-only page, [`GATED_PATH`], is gated by the
+    /// `PrivateToken` header (the verifier library embedded); the tokens' audience.
+    gated_origin: String,
     /// The platforms' bearer key for the verifier service (random per run).
     api_key: String,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// The path of the demo platform's adults-only page.
+const GATED_PATH: &str = "/adults";
+
+impl Services {
+    /// The adults-only page's URL.
+    fn gated_url(&self) -> String {
+        format!("{}{GATED_PATH}", self.gated_origin)
+    }
 }
 
 /// Runs the demo.
@@ -66,7 +77,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("ageband demo — every party a real component on loopback, storage in a temporary folder\n");
     println!(
         "  demo identity provider (TEST PROVIDER, fictional people only)  {}",
-        services.idp_url
+        services.idp.issuer()
     );
     println!(
         "  issuer (OpenID4VCI, SQLite store)                              {}",
@@ -78,7 +89,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     println!(
         "  a platform page gated by `Authorization: PrivateToken`         {}\n",
-        services.gated_url
+        services.gated_url()
     );
 
     let result = story(&services, tmp.path(), usize::from(args.count)).await;
@@ -181,7 +192,7 @@ async fn start(dir: &std::path::Path) -> anyhow::Result<Services> {
     )?;
     let app = axum::Router::new()
         .route(
-            "/adults",
+            GATED_PATH,
             axum::routing::get(|axum::Extension(o): axum::Extension<AgeOutcome>| async move {
                 format!("welcome to the adults-only page (band {})", o.band_label())
             }),
@@ -196,10 +207,9 @@ async fn start(dir: &std::path::Path) -> anyhow::Result<Services> {
     }));
     Ok(Services {
         idp,
-        idp_url,
         issuer_url,
         verifier_url,
-        gated_url: format!("{gated_origin}/adults"),
+        gated_origin,
         api_key,
         stop,
         tasks,
@@ -408,16 +418,13 @@ async fn story(s: &Services, dir: &std::path::Path, count: usize) -> anyhow::Res
 /// An adults-only page behind `Authorization: PrivateToken` (RFC 9577): the platform answers
 /// 401 with a challenge; a wallet holding an `age_over_18` token answers it.
 async fn gated_page(s: &Services, http: &reqwest::Client, people: &mut [Person]) -> anyhow::Result<()> {
+    let (url, origin) = (s.gated_url(), &s.gated_origin);
     println!(
-        "{}. an adults-only page gated by the PrivateToken header: {}",
-        6, s.gated_url
+        "{}. an adults-only page gated by the PrivateToken header: {url}",
+        6
     );
-    let origin = s
-        .gated_url
-        .strip_suffix("/adults")
-        .context("gated url without /adults")?;
     for p in people.iter_mut() {
-        let first = http.get(&s.gated_url).send().await?;
+        let first = http.get(&url).send().await?;
         let challenge = first
             .headers()
             .get("www-authenticate")
@@ -427,7 +434,7 @@ async fn gated_page(s: &Services, http: &reqwest::Client, people: &mut [Person])
         match ageband_wallet::private_token_header(&mut p.wallet, &challenge, origin, |_| true) {
             Ok(answer) => {
                 let r = http
-                    .get(&s.gated_url)
+                    .get(&url)
                     .header("authorization", &answer.header)
                     .send()
                     .await?;
