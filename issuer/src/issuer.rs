@@ -335,8 +335,6 @@ impl Issuer {
                 &[q.provider.as_bytes(), q.subject.as_bytes()],
             );
             derived.facts.blind_subject = tag.as_slice().try_into().ok();
-        }
-        if let Some(q) = &derived.quota {
             let key = self.quota_key(&q.provider, &q.subject);
             let since = now.saturating_sub(u64::from(self.config.quota.period_days) * 86_400);
             if !self.store.charge_quota(&key, now, since, q.limit)? {
