@@ -81,7 +81,7 @@ pub enum ConfigError {
 }
 
 /// The parsed configuration file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifierConfig {
     /// Base URL wallets reach the service at.
@@ -117,6 +117,18 @@ pub struct IssuerConfig {
     /// Also trust the issuer's blind tokens under this pinned directory (RFC 9578 §4 JSON,
     /// blind-profile.md §4.1), relative to the configuration file.
     pub blind_directory_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for VerifierConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifierConfig")
+            .field("public_url", &self.public_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("session_ttl_secs", &self.session_ttl_secs)
+            .field("max_sessions", &self.max_sessions)
+            .field("issuers", &self.issuers)
+            .finish()
+    }
 }
 
 impl VerifierConfig {
@@ -208,6 +220,18 @@ mod tests {
     use super::*;
     use ageband_core::jwk::jwk_set;
     use ageband_core::jws::{RingSigner, Signer};
+
+    #[test]
+    fn debug_hides_the_api_key() {
+        let cfg =
+            VerifierConfig::parse("api_key = \"s3cr3t-key\"\npublic_url = \"https://v.example\"\n").unwrap();
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("s3cr3t-key"), "{shown}");
+        assert!(
+            shown.contains("<redacted>") && shown.contains("https://v.example"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn parses_pinned_fetched_and_policies() {
