@@ -39,6 +39,14 @@ fn serve(args: &[&str], env: &[(&str, &str)]) -> (Service, String) {
     (Service(child), url)
 }
 
+/// The test vector `specs/vectors/NAME`.
+fn vector(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("specs/vectors")
+        .join(name);
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
 fn run(args: &[&str], dir: &Path) -> Output {
     Command::new(BIN)
         .args(args)
@@ -203,13 +211,7 @@ async fn services_and_wallet_commands_work_together() {
 #[test]
 fn offline_verify_exit_codes_and_inspect() {
     let tmp = tempfile::tempdir().unwrap();
-    let vector: Value = serde_json::from_slice(
-        &std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/vectors/verify/001_ok_teen_band.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let vector = vector("verify/001_ok_teen_band.json");
     let input = &vector["input"];
     let jwks = tmp.path().join("jwks.json");
     std::fs::write(&jwks, input["issuer_jwks"].to_string()).unwrap();
@@ -292,13 +294,7 @@ fn offline_verify_exit_codes_and_inspect() {
 #[test]
 fn offline_verify_of_a_blind_token_answer() {
     let tmp = tempfile::tempdir().unwrap();
-    let vector: Value = serde_json::from_slice(
-        &std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/vectors/blind-session/002_ok_band_13_15.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let vector = vector("blind-session/002_ok_band_13_15.json");
     let issuer = &vector["issuers"][0];
     let dir = tmp.path().join("directory.json");
     std::fs::write(&dir, issuer["directory"].as_str().unwrap()).unwrap();
