@@ -23,13 +23,13 @@ struct Cli {
 enum Cmd {
     /// Run the whole system on loopback with embedded defaults and narrate what each party learned.
     Demo(demo::DemoArgs),
-    /// The issuer: `serve`, and key administration (`keys rotate|list|remove`).
+    /// The issuer: `serve`, and key administration (`keys rotate|list|remove|blind`).
     #[command(subcommand)]
     Issuer(cli::issuer::Command),
     /// The verifier service: `serve`.
     #[command(subcommand)]
     Verifier(cli::verifier::Command),
-    /// The wallet: `init`, `enrol`, `status`, `present`, `purge`.
+    /// The wallet: `init`, `enrol`, `status`, `present`, `purge`, `private-token`.
     Wallet(cli::wallet::WalletArgs),
     /// Check a presentation offline against given issuer keys; prints the outcome as JSON.
     Verify(cli::verifier::VerifyArgs),
