@@ -361,17 +361,30 @@ pub fn parse_link(link: &str) -> Result<Link, RequestError> {
 /// Resolves a link to its request, fetching `request_uri` when needed (a JSON object or an
 /// unsigned request-object JWT, protocol.md §8.1).
 pub async fn resolve(link: &str) -> Result<AuthorizationRequest, PresentError> {
-    let (client_id, request_uri) = match parse_link(link)? {
-        Link::ByValue(r) => return Ok(r),
+    match parse_link(link)? {
+        Link::ByValue(r) => Ok(r),
         Link::ByReference {
             client_id,
             request_uri,
-        } => (client_id, request_uri),
-    };
-    let client = http::client().map_err(|source| PresentError::Http {
+        } => fetch_request(&client()?, &client_id, &request_uri).await,
+    }
+}
+
+/// The HTTP client of one presentation (its failure is reported as the `request` step:
+/// nothing was shared yet).
+fn client() -> Result<reqwest::Client, PresentError> {
+    http::client().map_err(|source| PresentError::Http {
         step: "request",
         source,
-    })?;
+    })
+}
+
+/// Fetches and checks the request behind a `request_uri` link (see [`resolve`]).
+async fn fetch_request(
+    client: &reqwest::Client,
+    client_id: &str,
+    request_uri: &Url,
+) -> Result<AuthorizationRequest, PresentError> {
     let req = client.get(request_uri.clone()).header(
         reqwest::header::ACCEPT,
         "application/oauth-authz-req+jwt, application/json",
@@ -402,7 +415,7 @@ pub async fn resolve(link: &str) -> Result<AuthorizationRequest, PresentError> {
     } else {
         request_object(text)?
     };
-    if obj.get("client_id").and_then(Value::as_str) != Some(client_id.as_str()) {
+    if obj.get("client_id").and_then(Value::as_str) != Some(client_id) {
         return Err(RequestError::ClientIdMismatch.into());
     }
     let request = request_from(&obj)?;
@@ -422,11 +435,16 @@ pub async fn present(
     link: &str,
     consent: impl FnOnce(&Summary) -> bool,
 ) -> Result<Presented, PresentError> {
-    let request = resolve(link).await?;
-    let client = http::client().map_err(|source| PresentError::Http {
-        step: "response",
-        source,
-    })?;
+    // One client for fetching the request and posting the response (same origin).
+    let link = parse_link(link)?;
+    let client = client()?;
+    let request = match link {
+        Link::ByValue(r) => r,
+        Link::ByReference {
+            client_id,
+            request_uri,
+        } => fetch_request(&client, &client_id, &request_uri).await?,
+    };
     if let Some(b) = &request.blind
         && let Some(choice) = select_blind(wallet, b)?
     {
