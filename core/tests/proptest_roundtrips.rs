@@ -15,7 +15,7 @@ use ageband_core::jwk::{PublicJwk, jwk_set, parse_jwk_or_set};
 use ageband_core::jws::{RingSigner, Signer};
 use ageband_core::profile::{self, AgeVerifyOptions, CredentialTemplate, SingleIssuer};
 use ageband_core::rng::OsRng;
-use ageband_core::sdjwt::{Disclosure, MAX_DISCLOSURE, digest};
+use ageband_core::sdjwt::{Disclosure, MAX_DISCLOSURE, VerifyError, digest};
 use proptest::prelude::*;
 use serde_json::{Map, Number, Value};
 
@@ -217,7 +217,7 @@ proptest! {
         prop_assert_eq!(claims.kid, issuer.public_jwk().thumbprint());
         prop_assert_eq!((claims.issued_at, claims.expires_at), (iat.unix_seconds(), template.exp.unix_seconds()));
         // Another audience or nonce, and the same bytes do not verify.
-        prop_assert!(profile::verify(&vp, &trust, &AgeVerifyOptions::new(now, "redirect_uri:https://other.example", NONCE)).is_err());
-        prop_assert!(profile::verify(&vp, &trust, &AgeVerifyOptions::new(now, AUD, "other-nonce-other-nonce")).is_err());
+        prop_assert_eq!(profile::verify(&vp, &trust, &AgeVerifyOptions::new(now, "redirect_uri:https://other.example", NONCE)).unwrap_err(), VerifyError::KbAudience);
+        prop_assert_eq!(profile::verify(&vp, &trust, &AgeVerifyOptions::new(now, AUD, "other-nonce-other-nonce")).unwrap_err(), VerifyError::KbNonce);
     }
 }
