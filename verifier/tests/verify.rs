@@ -425,37 +425,21 @@ fn disclosures() {
     let r = req();
     let elem =
         ageband_core::sdjwt::Disclosure::element(&mut ageband_core::rng::OsRng::new(), json!(true)).unwrap();
-    let sd = fx.craft(
-        &fx.header(),
-        fx.payload(std::slice::from_ref(&elem)),
-        std::slice::from_ref(&elem),
-    );
+    let sd = fx.craft_one(&elem);
     rejects(&fx, &fx.bind(&sd, &r), &r, "malformed_disclosure");
     // Reserved names and collisions.
     let r = req();
     let reserved = fx.disclosure("_sd", json!(["x"]));
-    let sd = fx.craft(
-        &fx.header(),
-        fx.payload(std::slice::from_ref(&reserved)),
-        std::slice::from_ref(&reserved),
-    );
+    let sd = fx.craft_one(&reserved);
     rejects(&fx, &fx.bind(&sd, &r), &r, "reserved_claim_name");
     let r = req();
     let collide = fx.disclosure("assurance", json!("strict"));
-    let sd = fx.craft(
-        &fx.header(),
-        fx.payload(std::slice::from_ref(&collide)),
-        std::slice::from_ref(&collide),
-    );
+    let sd = fx.craft_one(&collide);
     rejects(&fx, &fx.bind(&sd, &r), &r, "claim_name_collision");
     // A predicate with a non-boolean value.
     let r = req();
     let text = fx.disclosure("age_over_13", json!("yes"));
-    let sd = fx.craft(
-        &fx.header(),
-        fx.payload(std::slice::from_ref(&text)),
-        std::slice::from_ref(&text),
-    );
+    let sd = fx.craft_one(&text);
     rejects(&fx, &fx.bind(&sd, &r), &r, "invalid_claim");
 }
 

@@ -189,6 +189,13 @@ impl Fx {
         self.craft_with(&self.issuer, header, payload, disclosures)
     }
 
+    /// An issuer-signed SD-JWT with the standard header whose payload references `d` alone,
+    /// presenting `d`.
+    pub fn craft_one(&self, d: &Disclosure) -> String {
+        let ds = std::slice::from_ref(d);
+        self.craft(&self.header(), self.payload(ds), ds)
+    }
+
     /// Appends a KB-JWT by the holder for `req` at the fixture's time.
     pub fn bind(&self, sd_jwt: &str, req: &AgeRequest) -> String {
         sdjwt::attach_kb_jwt(sd_jwt, &self.holder, req.audience(), req.nonce(), self.now).unwrap()
