@@ -728,11 +728,12 @@ mod tests {
             s.redeem_blind(b"u", 0, &charge(1), 2).unwrap(),
             BlindRedeem::QuotaExceeded
         );
-        // The counter goes with its month.
+        // An expired token is gone, whatever the quota says …
         assert_eq!(
             s.redeem_blind(b"u", 1000, &charge(1), 2).unwrap(),
             BlindRedeem::TokenGone
         );
+        // … and the counter goes with its month: at its expiry the full quota is free again.
         s.insert_token(b"v", "{}", 2000).unwrap();
         assert_eq!(
             s.redeem_blind(b"v", 1000, &charge(2), 2).unwrap(),
