@@ -172,9 +172,7 @@ fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
                 "fact", "floor", "month", "token_key_id", "not_after"
             );
             for k in rows {
-                let starts = ageband_core::age::Date::parse(&format!("{}-01", k.month))
-                    .map(|d| d.unix_seconds())
-                    .unwrap_or(0);
+                let starts = ageband_verifier::blind::Month::parse(&k.month).map_or(0, |m| m.not_before());
                 let state = if k.not_after <= now {
                     "ended"
                 } else if starts > now {
