@@ -12,9 +12,10 @@
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use ageband_core::age::{AssuranceLevel, Date, Source, Threshold};
+use ageband_core::clock::{Clock, SystemClock};
 use ageband_core::jws::{RingSigner, Signer};
 use ageband_core::profile::{self, AgeVerifyOptions, CredentialTemplate, SingleIssuer};
 use ageband_core::rng::OsRng;
@@ -42,10 +43,7 @@ fn main() {
     let per_round = DISTINCT as u32 * 2;
 
     // Issued today by the system clock: the peer checks `exp` against the system time.
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
+    let now = SystemClock.now();
     let today = Date::from_unix_seconds(now);
     let issuer = RingSigner::generate().expect("key");
     let holder = RingSigner::generate().expect("key");
