@@ -563,16 +563,21 @@ pub(crate) fn select_blind(wallet: &Wallet, b: &BlindRequest) -> Result<Option<B
         for (rank, issuer) in b.issuers.iter().enumerate() {
             let mut picks = Vec::with_capacity(set.len());
             let mut remaining = usize::MAX;
+            // The issuer identifier as the wallet stored it (the request may spell it otherwise).
+            let mut stored_as = issuer.as_str();
             for fact in set {
                 let of_fact = || {
                     usable
                         .iter()
                         .filter(|(_, iss, f, _, _)| same_issuer(iss, issuer) && f == fact)
                 };
-                let Some(&(i, _, f, fl, m)) = of_fact().min_by_key(|(i, _, _, fl, m)| (*fl, *m, *i)) else {
+                let Some(&(i, iss, f, fl, m)) = of_fact().min_by_key(|(i, _, _, fl, m)| (*fl, *m, *i)) else {
                     break;
                 };
                 remaining = remaining.min(of_fact().count() - 1);
+                if picks.is_empty() {
+                    stored_as = iss;
+                }
                 picks.push((i, f, fl, m));
             }
             if picks.len() != set.len() {
@@ -580,13 +585,9 @@ pub(crate) fn select_blind(wallet: &Wallet, b: &BlindRequest) -> Result<Option<B
             }
             let key = (picks.iter().map(|p| p.2).max().unwrap_or(Floor::Level2), rank);
             if best.as_ref().is_none_or(|(_, k)| key < *k) {
-                let issuer = usable
-                    .iter()
-                    .find(|u| u.0 == picks[0].0)
-                    .map_or_else(|| issuer.clone(), |u| u.1.to_owned());
                 best = Some((
                     BlindChoice {
-                        issuer,
+                        issuer: stored_as.to_owned(),
                         picks,
                         remaining,
                     },
