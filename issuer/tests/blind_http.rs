@@ -6,8 +6,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use ageband_blind::profile::{BlindFact, Directory, Floor, HolderTokenRequest, Month, TokenChallenge};
 use ageband_blind::{SystemRng, TokenResponse};
@@ -16,26 +15,6 @@ use ageband_core::jws::sign_compact;
 use ageband_issuer::{Issuer, Kek, OpenOptions};
 use common::*;
 use serde_json::{Value, json};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 #[tokio::test]
 async fn blind_issuance_over_loopback() {

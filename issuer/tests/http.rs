@@ -10,28 +10,13 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use ageband_core::jws::{RingSigner, Signer};
 use ageband_core::profile;
 use ageband_issuer::{Issuer, IssuerConfig, Kek, OpenOptions};
 use common::*;
 use serde_json::{Value, json};
-
-/// Captured log output.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 struct Server {
     base: String,
@@ -147,13 +132,6 @@ impl Server {
         let _ = self.stop.take().unwrap().send(());
         self.task.await.unwrap().unwrap();
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 const SPELLINGS: [&str; 6] = [

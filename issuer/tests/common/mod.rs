@@ -275,3 +275,25 @@ pub fn predicates(claims: &AgeClaims) -> Vec<(u8, bool)> {
 pub fn holder_of(signer: &RingSigner) -> &dyn Signer {
     signer
 }
+
+/// Captured log output (a `tracing_subscriber` writer).
+#[derive(Clone, Default)]
+pub struct Capture(pub Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The system clock's Unix seconds (for the tests against the real server).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
