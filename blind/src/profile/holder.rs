@@ -141,8 +141,8 @@ impl HolderTokenRequest {
                 crate::Error::WrongKey => ProfileError::WrongKey,
                 e => ProfileError::Blind(e),
             })?;
-        // finalize verified already; verify the encoded token once more, as a verifier will.
-        token.verify(key.public_key())?;
+        // PendingToken::finalize verified the authenticator over the token input on ring
+        // (rsabssa::finalize → verify_pss_ring), the check Token::verify makes: not repeated.
         Ok(BlindToken {
             token,
             holder: self.holder,
