@@ -18,7 +18,7 @@ use crate::blind::{self, BlindEndpoints, BlindEnrolError, BlindEnrolment, EnrolO
 use crate::http::{self, HttpError, MAX_BODY, MAX_CREDENTIAL_RESPONSE};
 use crate::key::HolderKey;
 use crate::store::StoreError;
-use crate::wallet::{CredentialInfo, StoredCredential, Wallet};
+use crate::wallet::{CredentialInfo, StoredCredential, Wallet, same_issuer};
 
 /// The credential configuration ageband issues (protocol.md §7.4).
 pub const CONFIGURATION_ID: &str = "ageband_age_v1";
@@ -338,7 +338,7 @@ async fn discover(client: &reqwest::Client, issuer: &str) -> Result<IssuerEndpoi
     })?;
     let meta = get_json(client, well_known(&base, "openid-credential-issuer"), "metadata").await?;
     let credential_issuer = text(&meta, "credential_issuer", "metadata")?.to_owned();
-    if credential_issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
+    if !same_issuer(&credential_issuer, issuer) {
         return Err(EnrolError::IssuerMismatch {
             expected: issuer.to_owned(),
             found: credential_issuer,
