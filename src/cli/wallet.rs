@@ -43,8 +43,8 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         issuer: String,
         /// Declare your own birth date (level `asserted`).
-        #[arg(long, value_name = "YYYY-MM-DD")]
-        self_birthdate: Option<String>,
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = secret_arg)]
+        self_birthdate: Option<SecretArg>,
         /// File with an OpenID Connect id_token from an identity provider the issuer trusts. If the
         /// provider's tokens must carry a nonce, it is a fresh c_nonce of this issuer
         /// (`POST <issuer>/nonce`).
@@ -61,9 +61,10 @@ pub enum Command {
             long,
             value_name = "YYYY-MM-DD",
             requires = "guardian",
-            conflicts_with_all = ["self_birthdate", "id_token", "assertion"]
+            conflicts_with_all = ["self_birthdate", "id_token", "assertion"],
+            value_parser = secret_arg
         )]
-        child_birthdate: Option<String>,
+        child_birthdate: Option<SecretArg>,
         /// How many single-use credentials to ask for (at most the issuer's batch size).
         #[arg(long, value_name = "N", default_value_t = 30)]
         count: usize,
@@ -309,8 +310,23 @@ fn read_yes() -> bool {
         && matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
 }
 
-fn birth_date(s: &str, flag: &str) -> anyhow::Result<BirthDate> {
-    BirthDate::parse(s.trim()).map_err(|_| anyhow::anyhow!("{flag} must be a date YYYY-MM-DD"))
+/// A command-line value that must not reach a `Debug` print (a birth date): zeroized on drop,
+/// printed as `<redacted>`, parsed later without echoing it.
+#[derive(Clone)]
+pub struct SecretArg(Zeroizing<String>);
+
+impl std::fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+fn secret_arg(s: &str) -> Result<SecretArg, std::convert::Infallible> {
+    Ok(SecretArg(Zeroizing::new(s.to_owned())))
+}
+
+fn birth_date(s: &SecretArg, flag: &str) -> anyhow::Result<BirthDate> {
+    BirthDate::parse(s.0.trim()).map_err(|_| anyhow::anyhow!("{flag} must be a date YYYY-MM-DD"))
 }
 
 fn read_secret_file(path: &Path) -> anyhow::Result<Zeroizing<String>> {
@@ -359,6 +375,11 @@ mod tests {
         let w = parse("wallet --wallet d enrol --issuer https://i.example --self-birthdate 2011-05-04")
             .expect("enrol");
         assert!(matches!(w.cmd, Command::Enrol { count: 30, .. }));
+        let printed = format!("{w:?}");
+        assert!(
+            !printed.contains("2011") && printed.contains("<redacted>"),
+            "{printed}"
+        );
         let w =
             parse("wallet --wallet d enrol --issuer u --guardian p --child-birthdate 2016-02-29 --count 5")
                 .expect("guardian");
