@@ -188,4 +188,15 @@ mod tests {
             "15"
         );
     }
+
+    #[test]
+    fn band_labels_are_the_wire_form() {
+        let band = |at_least, under| AgeBand { at_least, under }.label();
+        // protocol.md §8.5: "<a>-<u−1>", "<a>+", "0-<u−1>".
+        assert_eq!(band(Some(16), Some(18)), "16-17");
+        assert_eq!(band(Some(15), Some(16)), "15-15");
+        assert_eq!(band(Some(18), None), "18+");
+        assert_eq!(band(None, Some(13)), "0-12");
+        assert_eq!(band(None, None), "0+");
+    }
 }
