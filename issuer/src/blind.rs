@@ -238,7 +238,7 @@ impl BlindKeys {
     }
 
     fn any(&self) -> Result<bool, KeyError> {
-        Ok(!self.store.blind_keys()?.is_empty())
+        Ok(self.store.has_blind_keys()?)
     }
 }
 

@@ -394,6 +394,13 @@ impl Store {
         Ok(BlindRedeem::Redeemed)
     }
 
+    /// Whether any blind-token key is stored (without reading the sealed secrets).
+    pub fn has_blind_keys(&self) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()?
+            .query_row("SELECT EXISTS (SELECT 1 FROM blind_keys)", [], |r| r.get(0))?)
+    }
+
     /// Every stored blind-token key.
     pub fn blind_keys(&self) -> Result<Vec<BlindKeyRow>, StoreError> {
         let conn = self.lock()?;
@@ -707,7 +714,9 @@ mod tests {
         assert!(direct.is_err(), "the UNIQUE slot constraint refuses a second key");
         assert_eq!(s.blind_keys().unwrap().len(), 1);
         assert_eq!(s.retire_blind_keys(1_798_761_599).unwrap(), 0);
+        assert!(s.has_blind_keys().unwrap());
         assert_eq!(s.retire_blind_keys(1_798_761_600).unwrap(), 1);
+        assert!(!s.has_blind_keys().unwrap());
 
         s.insert_token(b"t", "{}", 100).unwrap();
         let charge = |n| vec![(b"q".to_vec(), n, 1000)];
