@@ -44,9 +44,15 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// Not valid TOML of the expected shape.
-    #[error("invalid configuration")]
-    Toml(#[from] toml::de::Error),
+    /// Not valid TOML of the expected shape. Only the parser's message and the line are kept:
+    /// `toml`'s own error quotes the offending line, which may hold the API key.
+    #[error("invalid configuration (line {line}): {message}")]
+    Toml {
+        /// 1-based line of the error (0 when unknown).
+        line: usize,
+        /// What is wrong, without the quoted source line.
+        message: String,
+    },
     /// An issuer's pinned keys are not a JWK or JWKS of EC P-256 keys.
     #[error("issuer {issuer}: bad keys")]
     Keys {
@@ -143,7 +149,13 @@ impl VerifierConfig {
 
     /// Parses TOML text.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        Ok(toml::from_str(text)?)
+        toml::from_str(text).map_err(|e| ConfigError::Toml {
+            line: e
+                .span()
+                .and_then(|r| text.get(..r.start))
+                .map_or(0, |before| before.lines().count().max(1)),
+            message: e.message().to_owned(),
+        })
     }
 
     /// The trusted issuers; `jwks_file` paths are relative to `base_dir`.
@@ -338,12 +350,18 @@ blind = false
     fn refuses_bad_configs() {
         assert!(matches!(
             VerifierConfig::parse("unknown = 1"),
-            Err(ConfigError::Toml(_))
+            Err(ConfigError::Toml { line: 1, .. })
         ));
         assert!(matches!(
             VerifierConfig::parse("[[issuers]]\nid = \"x\"\nmin_assurance = \"super\""),
-            Err(ConfigError::Toml(_))
+            Err(ConfigError::Toml { .. })
         ));
+        // A malformed line holding the API key: the error names the line, never the key.
+        let e = VerifierConfig::parse("public_url = \"https://v.example\"\napi_key = \"s3cret-key-1234")
+            .unwrap_err();
+        let shown = format!("{e} {e:?}");
+        assert!(matches!(e, ConfigError::Toml { line: 2, .. }), "{shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
         let http = VerifierConfig::parse("[[issuers]]\nid = \"http://issuer.example\"").unwrap();
         assert!(matches!(
             http.trust_list(Path::new("."), vec![]),
