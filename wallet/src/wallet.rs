@@ -1488,4 +1488,46 @@ mod tests {
         assert!(w.pinned(&issuer(1)).is_empty());
         assert_eq!(w.pinned(&issuer(MAX_PINS)).len(), 1);
     }
+
+    #[test]
+    fn stored_entries_debug_print_no_token_and_no_key() {
+        let token = StoredBlindToken {
+            issuer: ISSUER.into(),
+            fact: "age_over_13".into(),
+            floor: 2,
+            month: "2026-11".into(),
+            token: "tokenbytes".repeat(40),
+            key: "holderkey".repeat(5),
+        };
+        let dbg = format!("{token:?} {token:#?}");
+        assert!(dbg.contains("age_over_13") && dbg.contains("2026-11"), "{dbg}");
+        assert!(!dbg.contains("tokenbytes") && !dbg.contains("holderkey"), "{dbg}");
+        let cred = StoredCredential {
+            issuer: ISSUER.into(),
+            assurance: AssuranceLevel::Asserted,
+            source: Source::SelfDeclared,
+            iat: 0,
+            exp: DAY,
+            predicates: BTreeMap::from([(13, true)]),
+            sd_jwt: "issuedsdjwt~disclosure~".into(),
+            key: "holderkey".repeat(5),
+        };
+        let dbg = format!("{cred:?} {cred:#?}");
+        assert!(dbg.contains(ISSUER), "{dbg}");
+        assert!(
+            !dbg.contains("issuedsdjwt") && !dbg.contains("disclosure") && !dbg.contains("holderkey"),
+            "{dbg}"
+        );
+        let pin = PinnedKey {
+            fact: BlindFact::from_name("age_over_13").unwrap(),
+            floor: Floor::Level2,
+            month: Month::parse("2026-11").unwrap(),
+            token_key_id: [0xab; 32],
+        };
+        let dbg = format!("{pin:?}");
+        assert!(
+            !dbg.contains(&b64::encode([0xab; 32])) && !dbg.contains("171"),
+            "{dbg}"
+        );
+    }
 }
