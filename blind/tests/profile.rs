@@ -549,6 +549,11 @@ fn spent_twice_is_refused() {
     let other = presentation(0).encode();
     let err = ageband_blind::profile::verify_blind(&other, &issuer, &q, now(), &mut tiny).unwrap_err();
     assert_eq!(err.kind(), "spent_set_full");
+    // A replay into a full set is still reported as a replay.
+    let mut one = MemorySpentSet::new(1, 1);
+    assert!(ageband_blind::profile::verify_blind(&compact, &issuer, &q, now(), &mut one).is_ok());
+    let err = ageband_blind::profile::verify_blind(&compact, &issuer, &q, now(), &mut one).unwrap_err();
+    assert_eq!(err, BlindVerifyError::TokenSpent);
     // Partitions go when their key's month is over.
     spent.expire(month().not_after());
     assert!(spent.is_empty());

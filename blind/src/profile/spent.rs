@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 use super::BlindVerifyError;
 
 /// Where a verifier records spent tokens. [`super::verify_blind`] calls [`SpentSet::expire`] and
-/// then [`SpentSet::spend`] only after every other check passed, so forged tokens never fill it.
+/// then [`SpentSet::spend_all`] (one entry) only after every other check passed, so forged
+/// tokens never fill it.
 pub trait SpentSet {
     /// Records the token `(token_key_id, nonce)` whose key stops being live at `not_after`.
     /// Returns `true` if it was not spent before and is now recorded; `false` if it was spent,

@@ -241,13 +241,9 @@ pub fn verify_presentation(
         .verify(&msg, &p.binding_sig)
         .map_err(|_| BlindVerifyError::BadBinding)?;
     spent.expire(now);
-    if !spent.spend(p.token.token_key_id, p.token.nonce, key.not_after()) {
-        return Err(if spent.is_full() {
-            BlindVerifyError::SpentSetFull
-        } else {
-            BlindVerifyError::TokenSpent
-        });
-    }
+    // spend_all tells a replay from a full set; `spend` alone cannot (a replay into a full set
+    // would read as full).
+    spent.spend_all(&[(p.token.token_key_id, p.token.nonce, key.not_after())])?;
     Ok(BlindFacts {
         fact: key.fact(),
         floor: key.floor(),
